@@ -1,0 +1,56 @@
+//! The crate's error type: every failure a user can cause or meet, with what went wrong and how to fix it.
+
+use thiserror::Error;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// No adapter at all: the message says how to get one.
+    #[error(
+        "no GPU adapter found (searched backends: {backends}).\n\
+         pathprox needs a GPU driver or a software one. On Debian/Ubuntu install Mesa's software drivers:\n    \
+         apt-get install -y mesa-vulkan-drivers libvulkan1     (Vulkan: lavapipe)\n    \
+         apt-get install -y libegl1 libgl1-mesa-dri            (OpenGL: llvmpipe)\n\
+         then run `pathprox adapters` to see what was found"
+    )]
+    NoAdapter { backends: String },
+
+    /// `--adapter NAME` / `--backend B` matched nothing.
+    #[error("no adapter matches {wanted}; available adapters:\n{available}")]
+    AdapterNotFound { wanted: String, available: String },
+
+    #[error("could not open a device on adapter '{adapter}': {reason}")]
+    RequestDevice { adapter: String, reason: String },
+
+    #[error("unknown backend '{0}': expected one of vulkan, gl, metal, dx12, webgpu (or a comma-separated list)")]
+    UnknownBackend(String),
+
+    /// Bad shapes or arguments, caught in Rust before anything is dispatched (a shader cannot report errors).
+    #[error("{op}: {msg}")]
+    Shape { op: &'static str, msg: String },
+
+    /// The work does not fit this adapter's limits and cannot be split.
+    #[error("{op}: {msg} (adapter limit: {limit})")]
+    Limit { op: &'static str, msg: String, limit: String },
+
+    /// A shader failed to compile or a pipeline could not be created.
+    #[error("shader '{name}': {msg}")]
+    Shader { name: String, msg: String },
+
+    /// An error reported by wgpu (validation, out of memory, device lost).
+    #[error("GPU error: {0}")]
+    Gpu(String),
+
+    #[error("reading a buffer back from the GPU failed: {0}")]
+    ReadBack(String),
+
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub(crate) fn shape(op: &'static str, msg: impl Into<String>) -> Self {
+        Error::Shape { op, msg: msg.into() }
+    }
+}

@@ -1,0 +1,136 @@
+//! Choosing an adapter: a hardware GPU first, then a software Vulkan driver (lavapipe), then OpenGL (llvmpipe).
+//!
+//! The user can narrow the search with `--backend` (or the `WGPU_BACKEND` environment variable) and
+//! `--adapter NAME` (a case-insensitive substring of the adapter's name).
+
+use crate::error::{Error, Result};
+
+/// What the user asked for; `Default` means "the best adapter there is".
+#[derive(Clone, Debug, Default)]
+pub struct AdapterChoice {
+    /// Restrict to these backends; `None` means every backend wgpu was built with (or `WGPU_BACKEND`).
+    pub backends: Option<wgpu::Backends>,
+    /// Case-insensitive substring of the adapter name, e.g. "llvmpipe" or "nvidia".
+    pub name: Option<String>,
+}
+
+impl AdapterChoice {
+    /// Parses `--backend` values: one name or a comma-separated list.
+    pub fn with_backend_names(mut self, names: &str) -> Result<Self> {
+        self.backends = Some(parse_backends(names)?);
+        Ok(self)
+    }
+}
+
+/// Parses "vulkan", "gl", "metal", "dx12", "webgpu" (also "primary", "all"), comma separated.
+pub fn parse_backends(names: &str) -> Result<wgpu::Backends> {
+    let mut backends = wgpu::Backends::empty();
+    for name in names.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()) {
+        backends |= match name.as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+            "metal" | "mtl" => wgpu::Backends::METAL,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            "webgpu" | "browser" => wgpu::Backends::BROWSER_WEBGPU,
+            "primary" => wgpu::Backends::PRIMARY,
+            "all" => wgpu::Backends::all(),
+            _ => return Err(Error::UnknownBackend(name)),
+        };
+    }
+    if backends.is_empty() {
+        return Err(Error::UnknownBackend(names.to_string()));
+    }
+    Ok(backends)
+}
+
+/// The instance every adapter search starts from. `WGPU_BACKEND` is honoured unless `backends` overrides it.
+pub fn instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    if let Some(b) = backends {
+        desc.backends = b;
+    }
+    wgpu::Instance::new(desc)
+}
+
+/// Lower is better: hardware before software, and among equals a modern API before OpenGL.
+pub fn preference_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let device = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let api = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        wgpu::Backend::BrowserWebGpu => 1,
+        wgpu::Backend::Gl => 2,
+        _ => 3,
+    };
+    (device, api)
+}
+
+/// One line for `pathprox adapters` and for the start-up banner.
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    let driver = [info.driver.as_str(), info.driver_info.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("{} ({:?}, {:?}{})", info.name, info.backend, info.device_type, if driver.is_empty() { String::new() } else { format!(", {driver}") })
+}
+
+/// Every adapter the search can see, best first.
+#[cfg(not(target_arch = "wasm32"))]
+pub async fn list(choice: &AdapterChoice) -> Vec<wgpu::Adapter> {
+    let instance = instance(choice.backends);
+    let mut adapters = instance.enumerate_adapters(choice.backends.unwrap_or(wgpu::Backends::all())).await;
+    adapters.sort_by_key(|a| preference_rank(&a.get_info()));
+    adapters
+}
+
+/// The adapter to use, or an error that says what exists and how to get one.
+#[cfg(not(target_arch = "wasm32"))]
+pub async fn select(choice: &AdapterChoice) -> Result<wgpu::Adapter> {
+    let adapters = list(choice).await;
+    let searched = format!("{:?}", choice.backends.unwrap_or(wgpu::Backends::all()));
+    if adapters.is_empty() {
+        return Err(Error::NoAdapter { backends: searched });
+    }
+    let Some(wanted) = &choice.name else {
+        return Ok(adapters.into_iter().next().expect("checked non-empty"));
+    };
+    let needle = wanted.to_ascii_lowercase();
+    let available = adapters.iter().map(|a| format!("  {}", describe(&a.get_info()))).collect::<Vec<_>>().join("\n");
+    adapters
+        .into_iter()
+        .find(|a| a.get_info().name.to_ascii_lowercase().contains(&needle))
+        .ok_or(Error::AdapterNotFound { wanted: format!("name '{wanted}' on {searched}"), available })
+}
+
+/// In the browser there is one WebGPU adapter to ask for.
+#[cfg(target_arch = "wasm32")]
+pub async fn select(choice: &AdapterChoice) -> Result<wgpu::Adapter> {
+    let instance = instance(Some(choice.backends.unwrap_or(wgpu::Backends::BROWSER_WEBGPU)));
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::NoAdapter { backends: format!("WebGPU ({e})") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_backend_lists_and_rejects_unknown_names() {
+        assert_eq!(parse_backends("vulkan").unwrap(), wgpu::Backends::VULKAN);
+        assert_eq!(parse_backends("Vulkan, gl").unwrap(), wgpu::Backends::VULKAN | wgpu::Backends::GL);
+        assert!(matches!(parse_backends("cuda"), Err(Error::UnknownBackend(n)) if n == "cuda"));
+        assert!(parse_backends(" , ").is_err());
+    }
+}

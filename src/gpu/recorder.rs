@@ -1,0 +1,81 @@
+//! Recording: many dispatches into one command encoder (one compute pass), then one submit.
+//!
+//! A training step is a `Vec<Dispatch>` built once; replaying it records ~50 `set_pipeline / set_bind_group /
+//! dispatch` triples and allocates nothing.
+
+use super::kernel::Dispatch;
+use super::{Gpu, Tensor};
+
+pub struct Recorder<'g> {
+    gpu: &'g Gpu,
+    encoder: wgpu::CommandEncoder,
+    // Declared after `encoder` is irrelevant for drop order: `pass` is always taken before `encoder` is used.
+    pass: Option<wgpu::ComputePass<'static>>,
+    dispatches: usize,
+}
+
+impl<'g> Recorder<'g> {
+    pub fn new(gpu: &'g Gpu) -> Self {
+        let encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("pathprox") });
+        Recorder { gpu, encoder, pass: None, dispatches: 0 }
+    }
+
+    fn pass(&mut self) -> &mut wgpu::ComputePass<'static> {
+        if self.pass.is_none() {
+            // `forget_lifetime` lets the pass live beside its encoder in one struct; wgpu then keeps the encoder
+            // locked until the pass is dropped, which `end_pass` does before any other encoder command.
+            let pass = self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("kernels"), timestamp_writes: None });
+            self.pass = Some(pass.forget_lifetime());
+        }
+        self.pass.as_mut().expect("just created")
+    }
+
+    fn end_pass(&mut self) {
+        self.pass = None;
+    }
+
+    /// Records one dispatch. wgpu inserts the barrier between a write and a later read of the same buffer.
+    pub fn run(&mut self, d: &Dispatch) {
+        let pass = self.pass();
+        pass.set_pipeline(&d.pipeline);
+        pass.set_bind_group(0, &d.bind_group, &[]);
+        let [x, y, z] = d.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+        self.dispatches += 1;
+    }
+
+    /// Records a sequence of dispatches in order.
+    pub fn run_all<'d>(&mut self, ds: impl IntoIterator<Item = &'d Dispatch>) {
+        for d in ds {
+            self.run(d);
+        }
+    }
+
+    /// Copies `src` into `dst` (same length).
+    pub fn copy(&mut self, src: &Tensor, dst: &Tensor) {
+        self.end_pass();
+        let n = src.bytes().min(dst.bytes()).div_ceil(4) * 4;
+        self.encoder.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, Some(n));
+    }
+
+    /// Sets every element (and the padding) to zero.
+    pub fn clear(&mut self, t: &Tensor) {
+        self.end_pass();
+        self.encoder.clear_buffer(t.buffer(), 0, None);
+    }
+
+    pub fn dispatch_count(&self) -> usize {
+        self.dispatches
+    }
+
+    pub fn finish(mut self) -> wgpu::CommandBuffer {
+        self.end_pass();
+        self.encoder.finish()
+    }
+
+    /// Finishes and submits; returns without waiting for the GPU.
+    pub fn submit(self) -> wgpu::SubmissionIndex {
+        let gpu = self.gpu;
+        gpu.submit([self.finish()])
+    }
+}

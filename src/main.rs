@@ -1,0 +1,65 @@
+//! The `pathprox` command line: parses arguments, calls the library, prints. Nothing else lives here.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pathprox::gpu::{adapter, AdapterChoice, Gpu};
+
+#[derive(Parser)]
+#[command(name = "pathprox", version, about = "PathProx and its baselines on a portable WGSL/wgpu engine")]
+struct Cli {
+    /// GPU backend(s) to search: vulkan, gl, metal, dx12 (comma-separated). Default: all, or WGPU_BACKEND.
+    #[arg(long, global = true)]
+    backend: Option<String>,
+    /// Use the adapter whose name contains this text (case-insensitive), e.g. "llvmpipe".
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the adapters wgpu can see, best first.
+    Adapters,
+}
+
+fn choice(cli: &Cli) -> pathprox::Result<AdapterChoice> {
+    let mut c = AdapterChoice { name: cli.adapter.clone(), ..Default::default() };
+    if let Some(b) = &cli.backend {
+        c = c.with_backend_names(b)?;
+    }
+    Ok(c)
+}
+
+fn open_gpu(cli: &Cli) -> pathprox::Result<Gpu> {
+    let gpu = Gpu::new_blocking(&choice(cli)?)?;
+    eprintln!("adapter: {}", gpu.describe());
+    Ok(gpu)
+}
+
+fn run(cli: Cli) -> pathprox::Result<()> {
+    match cli.command {
+        Command::Adapters => {
+            let adapters = pollster::block_on(adapter::list(&choice(&cli)?));
+            if adapters.is_empty() {
+                return Err(pathprox::Error::NoAdapter { backends: cli.backend.clone().unwrap_or_else(|| "all".into()) });
+            }
+            for (i, a) in adapters.iter().enumerate() {
+                println!("{}{}", if i == 0 { "* " } else { "  " }, adapter::describe(&a.get_info()));
+            }
+            let _ = open_gpu;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
