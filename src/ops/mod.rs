@@ -1,17 +1,30 @@
 //! The kernel families: each file holds a family's GPU wrappers and its CPU reference, side by side.
+//!
+//! How a family is written (follow `elementwise.rs` + `shaders/elementwise.wgsl` + `tests/kernels/elementwise.rs`):
+//! - `shaders/<family>.wgsl`: binding 0 = `var<uniform> p: Params`, then storage buffers 1..; tunable
+//!   sizes as `const NAME: u32 = 8u;` lines. Shader modules are created *without* wgpu's runtime checks
+//!   (see `gpu::kernel`), so every index a kernel computes must be guarded or clamped in the shader.
+//! - `src/ops/<family>.rs`: `static SHADER`, one `static KernelDef` per entry point (binding list in order),
+//!   `pub static KERNELS` listing them; a `#[repr(C)]` Params struct mirroring the WGSL one field for field;
+//!   wrappers `fn op(gpu, &mut Program, inputs.., outputs..) -> Result<()>` that validate every shape
+//!   (a clear `Error::Shape`, never a panic) and push dispatches; `pub mod cpu` with the f64 reference.
+//! - `tests/kernels/<family>.rs`: random inputs of awkward sizes, NaN-poisoned outputs, `assert_close`
+//!   against the CPU reference, on every adapter (`on_each_gpu`); a test of each shape error.
 
+pub mod conv2d;
 pub mod elementwise;
+pub mod matmul;
+pub mod optim;
+pub mod pool2d;
+pub mod reduce;
+pub mod softmax_xent;
 
-use crate::gpu::KernelDef;
+use crate::gpu::{Gpu, KernelDef};
 
 /// Every kernel the crate can dispatch (the naga test checks each against its shader).
 pub fn all_kernels() -> Vec<&'static KernelDef> {
-    let mut v = Vec::new();
-    v.extend_from_slice(elementwise::KERNELS);
-    v
+    [conv2d::KERNELS, elementwise::KERNELS, matmul::KERNELS, optim::KERNELS, pool2d::KERNELS, reduce::KERNELS, softmax_xent::KERNELS].concat()
 }
-
-use crate::gpu::Gpu;
 
 /// Splits `n` elements into (first, count) chunks whose bindings fit the adapter's storage-binding limit;
 /// chunk starts stay aligned to the storage offset alignment.

@@ -5,4 +5,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod conv2d;
 mod elementwise;
+mod matmul;
+mod optim;
+mod pool2d;
+mod reduce;
+mod softmax_xent;
