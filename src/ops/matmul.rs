@@ -1,5 +1,332 @@
-//! (to be written)
+//! Matrix multiplication in the three forms training needs (A·B, Aᵀ·B, A·Bᵀ) with a fused epilogue
+//! (accumulate, bias, ReLU, ReLU-backward mask), its kernel variants, and the CPU reference.
+//! Shaders: `shaders/matmul_common.wgsl` + one of `matmul_sg` / `matmul_reg` / `matmul_tiled`.
+//! Tests: `tests/kernels/matmul.rs`.
+//!
+//! Which variant runs is measured per adapter and per problem shape (`Gpu::tune`): subgroup kernels
+//! on lavapipe, register-blocked kernels on other CPU adapters, workgroup-memory tiles on GPUs.
 
-use crate::gpu::KernelDef;
+use bytemuck::{Pod, Zeroable};
 
-pub static KERNELS: &[&KernelDef] = &[];
+use crate::error::{Error, Result};
+use crate::gpu::{Access, Arg, DType, Dispatch, Gpu, KernelDef, Program, Shader, Tensor};
+
+macro_rules! matmul_shader {
+    ($name:literal, $subgroups:expr) => {
+        Shader {
+            name: $name,
+            source: concat!(include_str!("../../shaders/matmul_common.wgsl"), include_str!(concat!("../../shaders/", $name, ".wgsl"))),
+            subgroups: $subgroups,
+        }
+    };
+}
+
+pub static SHADER_SG: Shader = matmul_shader!("matmul_sg", true);
+pub static SHADER_REG: Shader = matmul_shader!("matmul_reg", false);
+pub static SHADER_TILED: Shader = matmul_shader!("matmul_tiled", false);
+
+const BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+pub static MATMUL_SG: KernelDef = KernelDef { shader: &SHADER_SG, entry: "matmul", bindings: BINDINGS };
+pub static MATMUL_REG: KernelDef = KernelDef { shader: &SHADER_REG, entry: "matmul", bindings: BINDINGS };
+pub static MATMUL_TILED: KernelDef = KernelDef { shader: &SHADER_TILED, entry: "matmul", bindings: BINDINGS };
+pub static KERNELS: &[&KernelDef] = &[&MATMUL_SG, &MATMUL_REG, &MATMUL_TILED];
+
+/// Mirrors `Params` in matmul_common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32,
+    a_si: u32,
+    a_sk: u32,
+    b_sk: u32,
+    b_sj: u32,
+}
+
+const FLAG_ACCUMULATE: u32 = 1;
+const FLAG_BIAS: u32 = 2;
+const FLAG_RELU: u32 = 4;
+const FLAG_MASK: u32 = 8;
+const B_SCALAR: u32 = 0;
+const B_VEC4_ALONG_J: u32 = 1;
+
+/// A kernel variant: which shader, and its register-block size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algo {
+    /// `matmul_sg`: 8-wide subgroups (lavapipe). TM rows × TN columns per lane.
+    Subgroup { tm: u32, tn: u32 },
+    /// `matmul_reg`: register blocks, no subgroups, no workgroup memory (other CPU adapters, GL).
+    Register { tm: u32, tn: u32 },
+    /// `matmul_tiled`: workgroup-memory tiles of 16·TM × 16·TN (hardware GPUs).
+    Tiled { tm: u32, tn: u32 },
+}
+
+impl Algo {
+    /// The variants worth timing on this adapter, the heuristic favourite first.
+    pub fn candidates(gpu: &Gpu) -> Vec<Algo> {
+        let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+        let mut v = Vec::new();
+        if gpu.fixed_subgroup_size() == Some(8) {
+            v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 16, tn: 8 }, Algo::Subgroup { tm: 8, tn: 8 }, Algo::Subgroup { tm: 32, tn: 4 }]);
+        }
+        if cpu {
+            v.extend([Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 8, tn: 8 }]);
+        } else {
+            v.extend([Algo::Tiled { tm: 4, tn: 4 }, Algo::Tiled { tm: 8, tn: 4 }, Algo::Register { tm: 4, tn: 4 }]);
+        }
+        v
+    }
+
+    /// Every variant the tests must cover on this adapter.
+    pub fn all(gpu: &Gpu) -> Vec<Algo> {
+        let mut v = vec![Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 1, tn: 4 }, Algo::Tiled { tm: 4, tn: 4 }, Algo::Tiled { tm: 2, tn: 3 }];
+        if gpu.fixed_subgroup_size() == Some(8) {
+            v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 1, tn: 4 }, Algo::Subgroup { tm: 8, tn: 8 }]);
+        }
+        v
+    }
+
+    fn def(self) -> &'static KernelDef {
+        match self {
+            Algo::Subgroup { .. } => &MATMUL_SG,
+            Algo::Register { .. } => &MATMUL_REG,
+            Algo::Tiled { .. } => &MATMUL_TILED,
+        }
+    }
+
+    /// Whether this variant can read B as vec4 (it needs TN to be a multiple of 4).
+    fn vec4_capable(self) -> bool {
+        match self {
+            Algo::Subgroup { tn, .. } | Algo::Register { tn, .. } => tn % 4 == 0,
+            Algo::Tiled { .. } => false,
+        }
+    }
+
+    fn constants(self, b_mode: u32) -> Vec<(&'static str, u32)> {
+        match self {
+            Algo::Subgroup { tm, tn } | Algo::Register { tm, tn } => vec![("TM", tm), ("TN", tn), ("B_MODE", b_mode)],
+            Algo::Tiled { tm, tn } => vec![("TM", tm), ("TN", tn)],
+        }
+    }
+
+    /// Workgroups for an M×N output.
+    fn grid(self, m: u32, n: u32) -> [u32; 3] {
+        match self {
+            Algo::Subgroup { tm, tn } => [n.div_ceil(8 * tn), m.div_ceil(tm), 1],
+            Algo::Register { tm, tn } => [n.div_ceil(tn).div_ceil(8), m.div_ceil(tm).div_ceil(8), 1],
+            Algo::Tiled { tm, tn } => [n.div_ceil(16 * tn), m.div_ceil(16 * tm), 1],
+        }
+    }
+}
+
+/// One matrix product and its epilogue:
+/// `C[M,N] = op(A)·op(B)` then `(+ C)` `(+ bias[j])` `(ReLU)` `(× [mask[i,j] > 0])`, in that order,
+/// where op(A) = Aᵀ if `trans_a` (A stored [K,M]) else A ([M,K]); op(B) = Bᵀ if `trans_b` (B stored [N,K]).
+///
+/// The linear layer y = x·Wᵀ + b (W: [out,in]) is `MatMul::new().trans_b().bias(b)`; its input gradient
+/// dx = dy·W is the plain form; its weight gradient dW = dyᵀ·x is `trans_a`.
+#[derive(Clone, Default)]
+pub struct MatMul<'t> {
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub accumulate: bool,
+    pub bias: Option<&'t Tensor>,
+    pub relu: bool,
+    pub mask: Option<&'t Tensor>,
+    /// Force a variant instead of the tuned choice (tests, benchmarks).
+    pub algo: Option<Algo>,
+}
+
+impl<'t> MatMul<'t> {
+    pub fn new() -> Self {
+        MatMul::default()
+    }
+    pub fn trans_a(mut self) -> Self {
+        self.trans_a = true;
+        self
+    }
+    pub fn trans_b(mut self) -> Self {
+        self.trans_b = true;
+        self
+    }
+    pub fn accumulate(mut self) -> Self {
+        self.accumulate = true;
+        self
+    }
+    pub fn bias(mut self, bias: &'t Tensor) -> Self {
+        self.bias = Some(bias);
+        self
+    }
+    pub fn relu(mut self) -> Self {
+        self.relu = true;
+        self
+    }
+    pub fn mask(mut self, mask: &'t Tensor) -> Self {
+        self.mask = Some(mask);
+        self
+    }
+    pub fn algo(mut self, algo: Algo) -> Self {
+        self.algo = Some(algo);
+        self
+    }
+
+    /// (M, N, K) after checking every shape; errors name the op and the shapes.
+    pub fn dims(&self, a: &Tensor, b: &Tensor, c: &Tensor) -> Result<(usize, usize, usize)> {
+        const OP: &str = "matmul";
+        let (ar, ac) = a.dims2(OP)?;
+        let (br, bc) = b.dims2(OP)?;
+        let (cm, cn) = c.dims2(OP)?;
+        let (m, k) = if self.trans_a { (ac, ar) } else { (ar, ac) };
+        let (kb, n) = if self.trans_b { (bc, br) } else { (br, bc) };
+        let form = format!("{}{}", if self.trans_a { "Aᵀ" } else { "A" }, if self.trans_b { "·Bᵀ" } else { "·B" });
+        if k != kb {
+            return Err(Error::shape(OP, format!("{form}: inner dimensions differ: A {:?}, B {:?}", a.shape(), b.shape())));
+        }
+        if (cm, cn) != (m, n) {
+            return Err(Error::shape(OP, format!("{form}: C is {:?} but the product is [{m}, {n}]", c.shape())));
+        }
+        if m == 0 || n == 0 || k == 0 {
+            return Err(Error::shape(OP, format!("{form}: empty operand (M={m}, N={n}, K={k})")));
+        }
+        if [a, b, c].iter().any(|t| t.dtype() != DType::F32) {
+            return Err(Error::shape(OP, "operands must be f32"));
+        }
+        if let Some(bias) = self.bias {
+            if bias.len() != n || bias.dtype() != DType::F32 {
+                return Err(Error::shape(OP, format!("bias has shape {:?}, expected [{n}] f32", bias.shape())));
+            }
+        }
+        if let Some(mask) = self.mask {
+            if mask.shape() != [m, n] {
+                return Err(Error::shape(OP, format!("mask has shape {:?}, expected [{m}, {n}]", mask.shape())));
+            }
+        }
+        for (name, t) in [("A", a), ("B", b), ("bias", self.bias.unwrap_or(a)), ("mask", self.mask.unwrap_or(a))] {
+            if c.same_buffer(t) {
+                return Err(Error::shape(OP, format!("C must not share a buffer with {name}")));
+            }
+        }
+        Ok((m, n, k))
+    }
+
+    /// Checks the shapes and appends the dispatch(es) to `prog`.
+    pub fn record(&self, gpu: &Gpu, prog: &mut Program, a: &Tensor, b: &Tensor, c: &Tensor) -> Result<()> {
+        let (m, n, k) = self.dims(a, b, c)?;
+        let algo = match self.algo {
+            Some(algo) => algo,
+            None => self.tuned_algo(gpu, m, n, k)?,
+        };
+        for d in self.build(gpu, algo, a, b, c, m, n, k)? {
+            prog.push(d);
+        }
+        Ok(())
+    }
+
+    /// The fastest candidate for this form and shape on this adapter, timed on scratch tensors
+    /// (never on the caller's, whose contents the timing runs would overwrite).
+    fn tuned_algo(&self, gpu: &Gpu, m: usize, n: usize, k: usize) -> Result<Algo> {
+        let candidates = Algo::candidates(gpu);
+        let key = format!("matmul {}{} {m}x{n}x{k}", if self.trans_a { "T" } else { "N" }, if self.trans_b { "T" } else { "N" });
+        let (ashape, bshape) = (if self.trans_a { [k, m] } else { [m, k] }, if self.trans_b { [n, k] } else { [k, n] });
+        let mut scratch = None;
+        let i = gpu.tune(&key, candidates.len(), |i| {
+            let (a, b, c) = scratch.get_or_insert_with(|| (gpu.zeros(&ashape), gpu.zeros(&bshape), gpu.zeros(&[m, n])));
+            let plain = MatMul { trans_a: self.trans_a, trans_b: self.trans_b, ..MatMul::default() };
+            plain.build(gpu, candidates[i], a, b, c, m, n, k)
+        });
+        Ok(candidates[i])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(&self, gpu: &Gpu, algo: Algo, a: &Tensor, b: &Tensor, c: &Tensor, m: usize, n: usize, k: usize) -> Result<Vec<Dispatch>> {
+        let b_mode = if !self.trans_b && n % 4 == 0 && algo.vec4_capable() { B_VEC4_ALONG_J } else { B_SCALAR };
+        let pipeline = gpu.pipeline(algo.def(), &algo.constants(b_mode))?;
+        let flags = if self.accumulate { FLAG_ACCUMULATE } else { 0 }
+            | if self.bias.is_some() { FLAG_BIAS } else { 0 }
+            | if self.relu { FLAG_RELU } else { 0 }
+            | if self.mask.is_some() { FLAG_MASK } else { 0 };
+        let (a_si, a_sk) = if self.trans_a { (1, m) } else { (k, 1) };
+        let (b_sk, b_sj) = if self.trans_b { (1, k) } else { (n, 1) };
+        // Unused optional bindings are bound to B (read-only, never read: their flag is off; B always fits).
+        let (bias, mask) = (self.bias.unwrap_or(b), self.mask.unwrap_or(b));
+        let mut out = Vec::new();
+        for (row, rows) in row_chunks(gpu, self.trans_a, m, n, k)? {
+            let params = Params { m: rows as u32, n: n as u32, k: k as u32, flags, a_si: a_si as u32, a_sk: a_sk as u32, b_sk: b_sk as u32, b_sj: b_sj as u32 };
+            let whole = row == 0 && rows == m;
+            let rows_of = |t: &Tensor, width: usize| if whole { Arg::from(t) } else { Arg::range(t, row * width, rows * width) };
+            let args = [rows_of(a, k), Arg::from(b), Arg::from(b), Arg::from(bias), if self.mask.is_some() { rows_of(mask, n) } else { Arg::from(mask) }, rows_of(c, n)];
+            out.push(gpu.dispatch(&pipeline, &params, &args, algo.grid(rows as u32, n as u32))?);
+        }
+        Ok(out)
+    }
+}
+
+/// Splits the M rows so that the row-slices of A, C and the mask each fit one storage binding, with
+/// slice offsets on the adapter's alignment. A transposed A has no contiguous row slices, so it must fit whole.
+fn row_chunks(gpu: &Gpu, trans_a: bool, m: usize, n: usize, k: usize) -> Result<Vec<(usize, usize)>> {
+    let max = gpu.limits.max_storage_buffer_binding_size as usize;
+    let widest = if trans_a { n } else { n.max(k) };
+    if m * widest * 4 <= max && (!trans_a || m * k * 4 <= max) {
+        return Ok(vec![(0, m)]);
+    }
+    let align = gpu.limits.min_storage_buffer_offset_alignment as usize;
+    let limit = |what: &str| Error::Limit { op: "matmul", msg: format!("{what} too large to bind (M={m}, N={n}, K={k})"), limit: format!("{max} bytes per storage binding") };
+    if trans_a || n * k * 4 > max {
+        return Err(limit(if trans_a { "transposed A" } else { "B" }));
+    }
+    // Rows per chunk: a multiple of the row count that keeps both k·4 and n·4 byte offsets aligned.
+    let step = [k, n].iter().map(|&w| align / gcd(align, w * 4)).fold(1, lcm);
+    let rows = (max / (widest * 4)) / step * step;
+    if rows == 0 {
+        return Err(limit("one aligned block of rows"));
+    }
+    Ok((0..m).step_by(rows).map(|r| (r, rows.min(m - r))).collect())
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    a / gcd(a, b) * b
+}
+
+/// CPU reference (f64).
+pub mod cpu {
+    /// op(A)·op(B) for row-major A ([M,K], or [K,M] if `trans_a`) and B ([K,N], or [N,K] if `trans_b`).
+    pub fn matmul(a: &[f64], b: &[f64], m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for kk in 0..k {
+                let aik = if trans_a { a[kk * m + i] } else { a[i * k + kk] };
+                for j in 0..n {
+                    let bkj = if trans_b { b[j * k + kk] } else { b[kk * n + j] };
+                    c[i * n + j] += aik * bkj;
+                }
+            }
+        }
+        c
+    }
+
+    /// The epilogue applied to a product `c`, in the kernel's order.
+    pub fn epilogue(c: &mut [f64], n: usize, old_c: Option<&[f64]>, bias: Option<&[f64]>, relu: bool, mask: Option<&[f64]>) {
+        for (idx, v) in c.iter_mut().enumerate() {
+            if let Some(old) = old_c {
+                *v += old[idx];
+            }
+            if let Some(b) = bias {
+                *v += b[idx % n];
+            }
+            if relu {
+                *v = v.max(0.0);
+            }
+            if let Some(mk) = mask {
+                if mk[idx] <= 0.0 {
+                    *v = 0.0;
+                }
+            }
+        }
+    }
+}
