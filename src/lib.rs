@@ -13,6 +13,8 @@
 //! - Each op in [`ops`] has its GPU wrapper and its plain CPU reference side by side (`ops::matmul::cpu`).
 //! - Data returns to the host only when asked ([`gpu::Gpu::read_f32`]): metrics, checkpoints, tests.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 pub mod error;
 pub mod gpu;
 pub mod ops;

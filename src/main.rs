@@ -22,6 +22,12 @@ struct Cli {
 enum Command {
     /// List the adapters wgpu can see, best first.
     Adapters,
+    /// Print GFLOP/s of the kernels at the paper's shapes and the time of a Task-1 training step.
+    Bench {
+        /// Skip the largest problems.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn choice(cli: &Cli) -> pathprox::Result<AdapterChoice> {
@@ -34,7 +40,7 @@ fn choice(cli: &Cli) -> pathprox::Result<AdapterChoice> {
 
 fn open_gpu(cli: &Cli) -> pathprox::Result<Gpu> {
     let gpu = Gpu::new_blocking(&choice(cli)?)?;
-    eprintln!("adapter: {}", gpu.describe());
+    eprintln!("using {}", gpu.describe());
     Ok(gpu)
 }
 
@@ -48,13 +54,23 @@ fn run(cli: Cli) -> pathprox::Result<()> {
             for (i, a) in adapters.iter().enumerate() {
                 println!("{}{}", if i == 0 { "* " } else { "  " }, adapter::describe(&a.get_info()));
             }
-            let _ = open_gpu;
+        }
+        Command::Bench { quick } => {
+            let gpu = open_gpu(&cli)?;
+            let rows = pathprox::bench::matmul_rows(&gpu, quick)?;
+            pathprox::bench::print_table(&gpu, &rows);
         }
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
+    // Mesa's drivers probe for a Wayland display when a device opens and print an alarming
+    // "XDG_RUNTIME_DIR is invalid" when the variable is unset (headless machines, CI). We never open a
+    // window, so point it at the temp dir. SAFETY: nothing else runs yet, so no thread reads the environment.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -91,9 +91,24 @@ pub async fn list(choice: &AdapterChoice) -> Vec<wgpu::Adapter> {
 }
 
 /// The adapter to use, or an error that says what exists and how to get one.
+///
+/// Without an explicit backend, OpenGL is searched only when no Vulkan/Metal/DX12 adapter exists: it is
+/// the last resort (a plain Linux machine with no GPU and no Vulkan driver still has llvmpipe via EGL),
+/// and probing EGL is slow and noisy. `--backend gl` asks for it directly.
 #[cfg(not(target_arch = "wasm32"))]
 pub async fn select(choice: &AdapterChoice) -> Result<wgpu::Adapter> {
-    let adapters = list(choice).await;
+    let mut adapters = Vec::new();
+    if choice.backends.is_none() {
+        let modern = AdapterChoice { backends: Some(wgpu::Backends::PRIMARY), ..choice.clone() };
+        adapters = list(&modern).await;
+        if let Some(name) = &choice.name {
+            let needle = name.to_ascii_lowercase();
+            adapters.retain(|a| a.get_info().name.to_ascii_lowercase().contains(&needle));
+        }
+    }
+    if adapters.is_empty() {
+        adapters = list(choice).await;
+    }
     let searched = format!("{:?}", choice.backends.unwrap_or(wgpu::Backends::all()));
     if adapters.is_empty() {
         return Err(Error::NoAdapter { backends: searched });

@@ -1,0 +1,97 @@
+//! `pathprox bench`: GFLOP/s of the kernels at the shapes the paper's tasks use, and the time of a full
+//! Task-1 training step. Native only (timing needs a blocking wait).
+//!
+//! Every figure is measured over many dispatches recorded into one submission, so it includes the
+//! per-dispatch overhead a training step pays, but not host synchronisation.
+
+use std::time::Instant;
+
+use crate::error::Result;
+use crate::gpu::{Gpu, Program, Recorder, Tensor};
+use crate::ops::matmul::MatMul;
+
+/// One line of the table.
+pub struct Row {
+    pub what: String,
+    pub shape: String,
+    pub seconds: f64,
+    pub flops: f64,
+}
+
+impl Row {
+    pub fn gflops(&self) -> f64 {
+        self.flops / self.seconds / 1e9
+    }
+}
+
+/// Seconds per run of `prog`: best of three batches, each ≥ ~0.3 s or `min_reps` runs.
+pub fn time_program(gpu: &Gpu, prog: &Program, min_reps: usize) -> Result<f64> {
+    let run = |reps: usize| -> Result<f64> {
+        let t = Instant::now();
+        let mut rec = Recorder::new(gpu);
+        for _ in 0..reps {
+            prog.record(&mut rec);
+        }
+        rec.submit();
+        gpu.wait_idle()?;
+        Ok(t.elapsed().as_secs_f64() / reps as f64)
+    };
+    let once = run(1)?;
+    let reps = ((0.3 / once) as usize).clamp(min_reps, 1000);
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        best = best.min(run(reps)?);
+    }
+    Ok(best)
+}
+
+fn random(gpu: &Gpu, shape: &[usize], seed: u64) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let data: Vec<f32> = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    gpu.upload_f32(shape, &data)
+}
+
+/// C[M,N] = op(A)·op(B) with the tuned variant.
+pub fn matmul(gpu: &Gpu, what: &str, m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> Result<Row> {
+    let a = random(gpu, &if trans_a { [k, m] } else { [m, k] }, 1)?;
+    let b = random(gpu, &if trans_b { [n, k] } else { [k, n] }, 2)?;
+    let c = gpu.zeros(&[m, n]);
+    let mut prog = Program::new();
+    MatMul { trans_a, trans_b, ..MatMul::default() }.record(gpu, &mut prog, &a, &b, &c)?;
+    let seconds = time_program(gpu, &prog, 3)?;
+    let form = format!("{}·{}", if trans_a { "Aᵀ" } else { "A" }, if trans_b { "Bᵀ" } else { "B" });
+    Ok(Row { what: format!("matmul {what}"), shape: format!("{m}×{k}·{k}×{n} ({form})"), seconds, flops: 2.0 * (m * n * k) as f64 })
+}
+
+/// The matmul rows: Task 1's layers at batch 200 (forward and both backward forms), then 1024³ and 2048³.
+pub fn matmul_rows(gpu: &Gpu, quick: bool) -> Result<Vec<Row>> {
+    let mut rows = vec![
+        matmul(gpu, "task1 fwd l1", 200, 400, 784, false, true)?,
+        matmul(gpu, "task1 dW l1", 400, 784, 200, true, false)?,
+        matmul(gpu, "task1 dX l1", 200, 784, 400, false, false)?,
+        matmul(gpu, "task1 fwd l2", 200, 400, 400, false, true)?,
+        matmul(gpu, "task1 dW l2", 400, 400, 200, true, false)?,
+        matmul(gpu, "task1 dX l2", 200, 400, 400, false, false)?,
+        matmul(gpu, "1024³", 1024, 1024, 1024, false, false)?,
+    ];
+    if !quick {
+        rows.push(matmul(gpu, "2048³", 2048, 2048, 2048, false, false)?);
+    }
+    Ok(rows)
+}
+
+pub fn print_table(gpu: &Gpu, rows: &[Row]) {
+    println!("adapter: {}", gpu.describe());
+    println!("{:<24} {:<34} {:>12} {:>10}", "kernel", "shape", "time (ms)", "GFLOP/s");
+    for r in rows {
+        println!("{:<24} {:<34} {:>12.3} {:>10.1}", r.what, r.shape, r.seconds * 1e3, r.gflops());
+    }
+}
