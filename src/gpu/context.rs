@@ -119,6 +119,12 @@ impl Gpu {
         t
     }
 
+    pub fn zeros_u32(&self, shape: &[usize]) -> Tensor {
+        let t = self.empty(shape, DType::U32);
+        self.queue.write_buffer(t.buffer(), 0, &vec![0u8; t.buffer().size() as usize]);
+        t
+    }
+
     pub fn upload_f32(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
         self.upload(shape, DType::F32, bytemuck::cast_slice(data))
     }
@@ -147,16 +153,20 @@ impl Gpu {
     }
 
     fn write(&self, t: &Tensor, bytes: &[u8]) {
-        // write_buffer needs a multiple of 4 bytes; pad to the buffer's 16-byte size so padding is defined.
-        let mut padded = bytes.to_vec();
-        padded.resize(t.buffer().size() as usize, 0);
-        self.queue.write_buffer(t.buffer(), 0, &padded);
+        if t.offset() == 0 && t.buffer().size() == padded_size(bytes.len() as u64) {
+            // A whole buffer: define its padding too (zeros), so vec4 reads past the end see numbers.
+            let mut padded = bytes.to_vec();
+            padded.resize(t.buffer().size() as usize, 0);
+            self.queue.write_buffer(t.buffer(), 0, &padded);
+        } else if !bytes.is_empty() {
+            self.queue.write_buffer(t.buffer(), t.byte_offset(), bytes);
+        }
     }
 
     /// Fills a tensor with NaN bit patterns, so that a test sees every element a kernel failed to write.
     pub fn poison(&self, t: &Tensor) {
-        let words = vec![0x7FC0_0BADu32; (t.buffer().size() / 4) as usize];
-        self.queue.write_buffer(t.buffer(), 0, bytemuck::cast_slice(&words));
+        let words = vec![0x7FC0_0BADu32; t.len()];
+        self.write(t, bytemuck::cast_slice(&words));
     }
 
     pub(crate) fn uniform_buffer(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
@@ -205,7 +215,7 @@ impl Gpu {
     /// Copies a tensor to the host. Async because the browser can only map buffers asynchronously;
     /// natively it blocks inside (`device.poll`), so `pollster::block_on` finishes at once.
     pub async fn read_bytes(&self, t: &Tensor) -> Result<Vec<u8>> {
-        let size = t.bytes().max(4).div_ceil(4) * 4;
+        let size = t.bytes().max(4);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("read-back"),
             size,
@@ -213,7 +223,7 @@ impl Gpu {
             mapped_at_creation: false,
         });
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(t.buffer(), 0, &staging, 0, Some(size));
+        encoder.copy_buffer_to_buffer(t.buffer(), t.byte_offset(), &staging, 0, Some(t.bytes()));
         self.submit([encoder.finish()]);
         let (sender, receiver) = oneshot();
         // map_async is not an async function: it registers a callback that runs once the copy is done,

@@ -196,15 +196,18 @@ impl Gpu {
         let max_binding = self.limits.max_storage_buffer_binding_size as u64;
         for (i, arg) in args.iter().enumerate() {
             let buffer = arg.tensor.buffer();
-            let (offset, size) = match arg.range {
-                None => (0, buffer.size()),
+            let (first, count) = match arg.range {
+                None => (0, arg.tensor.len()),
                 Some((first, count)) => {
                     if first + count > arg.tensor.len() {
                         return Err(Error::shape(label, format!("range {first}+{count} outside tensor of {} elements", arg.tensor.len())));
                     }
-                    (first as u64 * 4, crate::gpu::pool::padded_size(count as u64 * 4).min(buffer.size() - first as u64 * 4))
+                    (first, count)
                 }
             };
+            let offset = arg.tensor.byte_offset() + first as u64 * 4;
+            // Bindings cover whole vec4s (kernels may read a vec4 that ends past the data), within the buffer.
+            let size = crate::gpu::pool::padded_size(count as u64 * 4).min(buffer.size() - offset);
             if size > max_binding {
                 return Err(Error::Limit { op: label, msg: format!("binding {} is {size} bytes", i + 1), limit: format!("{max_binding} bytes per storage binding") });
             }

@@ -51,17 +51,17 @@ impl<'g> Recorder<'g> {
         }
     }
 
-    /// Copies `src` into `dst` (same length).
+    /// Copies `src` into `dst`; the two must have the same length (a programming error otherwise).
     pub fn copy(&mut self, src: &Tensor, dst: &Tensor) {
+        assert_eq!(src.len(), dst.len(), "Recorder::copy: lengths differ");
         self.end_pass();
-        let n = src.bytes().min(dst.bytes()).div_ceil(4) * 4;
-        self.encoder.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, Some(n));
+        self.encoder.copy_buffer_to_buffer(src.buffer(), src.byte_offset(), dst.buffer(), dst.byte_offset(), Some(src.bytes()));
     }
 
-    /// Sets every element (and the padding) to zero.
+    /// Sets every element of `t` to zero.
     pub fn clear(&mut self, t: &Tensor) {
         self.end_pass();
-        self.encoder.clear_buffer(t.buffer(), 0, None);
+        self.encoder.clear_buffer(t.buffer(), t.byte_offset(), Some(t.bytes()));
     }
 
     pub fn dispatch_count(&self) -> usize {
