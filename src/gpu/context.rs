@@ -152,6 +152,14 @@ impl Gpu {
         Ok(())
     }
 
+    pub fn write_u32(&self, t: &Tensor, data: &[u32]) -> Result<()> {
+        if data.len() != t.len() {
+            return Err(Error::shape("write", format!("tensor {:?} holds {} elements, got {}", t.shape(), t.len(), data.len())));
+        }
+        self.write(t, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
     fn write(&self, t: &Tensor, bytes: &[u8]) {
         if t.offset() == 0 && t.buffer().size() == padded_size(bytes.len() as u64) {
             // A whole buffer: define its padding too (zeros), so vec4 reads past the end see numbers.
