@@ -1,6 +1,6 @@
 //! Matrix multiplication in the three forms training needs (A·B, Aᵀ·B, A·Bᵀ) with a fused epilogue
 //! (accumulate, bias, ReLU, ReLU-backward mask), its kernel variants, and the CPU reference.
-//! Shaders: `shaders/matmul_common.wgsl` + one of `matmul_sg` / `matmul_reg` / `matmul_tiled`.
+//! Shaders: `shaders/matmul_common.wgsl` + one of `matmul_sg` / `matmul_reg` / `matmul_tiled` / `matmul_vec`.
 //! Tests: `tests/kernels/matmul.rs`.
 //!
 //! Which variant runs is measured per adapter and per problem shape (`Gpu::tune`): subgroup kernels
@@ -24,12 +24,14 @@ macro_rules! matmul_shader {
 pub static SHADER_SG: Shader = matmul_shader!("matmul_sg", true);
 pub static SHADER_REG: Shader = matmul_shader!("matmul_reg", false);
 pub static SHADER_TILED: Shader = matmul_shader!("matmul_tiled", false);
+pub static SHADER_VEC: Shader = matmul_shader!("matmul_vec", false);
 
 const BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 pub static MATMUL_SG: KernelDef = KernelDef { shader: &SHADER_SG, entry: "matmul", bindings: BINDINGS };
 pub static MATMUL_REG: KernelDef = KernelDef { shader: &SHADER_REG, entry: "matmul", bindings: BINDINGS };
 pub static MATMUL_TILED: KernelDef = KernelDef { shader: &SHADER_TILED, entry: "matmul", bindings: BINDINGS };
-pub static KERNELS: &[&KernelDef] = &[&MATMUL_SG, &MATMUL_REG, &MATMUL_TILED];
+pub static MATMUL_VEC: KernelDef = KernelDef { shader: &SHADER_VEC, entry: "matmul", bindings: BINDINGS };
+pub static KERNELS: &[&KernelDef] = &[&MATMUL_SG, &MATMUL_REG, &MATMUL_TILED, &MATMUL_VEC];
 
 /// Mirrors `Params` in matmul_common.wgsl.
 #[repr(C)]
@@ -61,6 +63,8 @@ pub enum Algo {
     Register { tm: u32, tn: u32 },
     /// `matmul_tiled`: workgroup-memory tiles of 16·TM × 16·TN (hardware GPUs).
     Tiled { tm: u32, tn: u32 },
+    /// `matmul_vec`: 8×8 per invocation in mat4x4 accumulators, no local arrays (OpenGL, WebGPU).
+    Vec8,
 }
 
 impl Algo {
@@ -72,7 +76,7 @@ impl Algo {
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 16, tn: 8 }, Algo::Subgroup { tm: 8, tn: 8 }, Algo::Subgroup { tm: 32, tn: 4 }]);
         }
         if cpu {
-            v.extend([Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 8, tn: 8 }]);
+            v.extend([Algo::Register { tm: 16, tn: 8 }, Algo::Vec8, Algo::Register { tm: 8, tn: 8 }]);
         } else {
             v.extend([Algo::Tiled { tm: 4, tn: 4 }, Algo::Tiled { tm: 8, tn: 4 }, Algo::Register { tm: 4, tn: 4 }]);
         }
@@ -81,7 +85,7 @@ impl Algo {
 
     /// Every variant the tests must cover on this adapter.
     pub fn all(gpu: &Gpu) -> Vec<Algo> {
-        let mut v = vec![Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 1, tn: 4 }, Algo::Tiled { tm: 4, tn: 4 }, Algo::Tiled { tm: 2, tn: 3 }];
+        let mut v = vec![Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 1, tn: 4 }, Algo::Tiled { tm: 4, tn: 4 }, Algo::Tiled { tm: 2, tn: 3 }, Algo::Vec8];
         if gpu.fixed_subgroup_size() == Some(8) {
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 1, tn: 4 }, Algo::Subgroup { tm: 8, tn: 8 }]);
         }
@@ -93,6 +97,7 @@ impl Algo {
             Algo::Subgroup { .. } => &MATMUL_SG,
             Algo::Register { .. } => &MATMUL_REG,
             Algo::Tiled { .. } => &MATMUL_TILED,
+            Algo::Vec8 => &MATMUL_VEC,
         }
     }
 
@@ -100,6 +105,7 @@ impl Algo {
     fn vec4_capable(self) -> bool {
         match self {
             Algo::Subgroup { tn, .. } | Algo::Register { tn, .. } => tn % 4 == 0,
+            Algo::Vec8 => true,
             Algo::Tiled { .. } => false,
         }
     }
@@ -108,6 +114,7 @@ impl Algo {
         match self {
             Algo::Subgroup { tm, tn } | Algo::Register { tm, tn } => vec![("TM", tm), ("TN", tn), ("B_MODE", b_mode)],
             Algo::Tiled { tm, tn } => vec![("TM", tm), ("TN", tn)],
+            Algo::Vec8 => vec![("B_MODE", b_mode)],
         }
     }
 
@@ -117,6 +124,7 @@ impl Algo {
             Algo::Subgroup { tm, tn } => [n.div_ceil(8 * tn), m.div_ceil(tm), 1],
             Algo::Register { tm, tn } => [n.div_ceil(tn).div_ceil(8), m.div_ceil(tm).div_ceil(8), 1],
             Algo::Tiled { tm, tn } => [n.div_ceil(16 * tn), m.div_ceil(16 * tm), 1],
+            Algo::Vec8 => [n.div_ceil(8).div_ceil(8), m.div_ceil(8).div_ceil(8), 1],
         }
     }
 }
