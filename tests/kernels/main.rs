@@ -7,6 +7,7 @@ mod common;
 
 mod conv2d;
 mod elementwise;
+mod gather;
 mod matmul;
 mod optim;
 mod pool2d;

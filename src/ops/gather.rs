@@ -1,0 +1,133 @@
+//! Batches from a resident u8 data set: gather rows by an index stream and normalise them
+//! (`shaders/gather.wgsl`), with the CPU reference. Tests: `tests/kernels/gather.rs`.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
+
+pub static SHADER: Shader = Shader { name: "gather", source: include_str!("../../shaders/gather.wgsl"), subgroups: false };
+pub static GATHER_NORMALIZE: KernelDef = KernelDef {
+    shader: &SHADER,
+    entry: "gather_normalize",
+    bindings: &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+};
+pub static KERNELS: &[&KernelDef] = &[&GATHER_NORMALIZE];
+
+/// Mirrors `Params` in gather.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    batch: u32,
+    row_len: u32,
+    plane: u32,
+    first: u32,
+    split_row: u32,
+    _pad: [u32; 3],
+    scale: [f32; 4],
+    shift: [f32; 4],
+}
+
+/// Packs bytes four to a u32 word (little-endian), the layout `gather.wgsl` reads.
+pub fn pack_u8(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks(4).map(|c| c.iter().enumerate().fold(0u32, |w, (i, &b)| w | (b as u32) << (8 * i))).collect()
+}
+
+/// A u8 image set resident on the GPU: rows of `row_len` bytes in one or two parts, and u32 labels.
+#[derive(Debug)]
+pub struct GpuImages {
+    pub rows: usize,
+    pub row_len: usize,
+    /// Bytes per channel plane (H·W); channels = row_len / plane (at most 4).
+    pub plane: usize,
+    pub parts: Vec<Tensor>,
+    pub split_row: usize,
+    pub labels: Tensor,
+}
+
+impl GpuImages {
+    /// Uploads `images` ([rows, row_len] bytes) and `labels`, split in two parts if one binding cannot hold them.
+    pub fn upload(gpu: &Gpu, images: &[u8], labels: &[u32], row_len: usize, plane: usize) -> Result<GpuImages> {
+        const OP: &str = "GpuImages::upload";
+        if row_len == 0 || plane == 0 || row_len % plane != 0 || row_len / plane > 4 {
+            return Err(Error::shape(OP, format!("row length {row_len} must be 1 to 4 channel planes of {plane} bytes")));
+        }
+        if images.len() % row_len != 0 || images.len() / row_len != labels.len() {
+            return Err(Error::shape(OP, format!("{} bytes of {row_len}-byte rows for {} labels", images.len(), labels.len())));
+        }
+        let rows = labels.len();
+        let max = gpu.limits.max_storage_buffer_binding_size as usize;
+        // Part boundaries on rows whose byte offset is a multiple of 256 (any adapter's alignment).
+        let step = 256 / gcd(256, row_len);
+        let per_part = (max / row_len) / step * step;
+        if per_part == 0 || rows.div_ceil(per_part) > 2 {
+            return Err(Error::Limit { op: OP, msg: format!("{} MB of images need more than two bindings", images.len() >> 20), limit: format!("{max} bytes per storage binding") });
+        }
+        let split_row = rows.min(per_part);
+        let mut parts = vec![upload_bytes(gpu, &images[..split_row * row_len])?];
+        if split_row < rows {
+            parts.push(upload_bytes(gpu, &images[split_row * row_len..])?);
+        }
+        Ok(GpuImages { rows, row_len, plane, parts, split_row, labels: gpu.upload_u32(&[rows], labels)? })
+    }
+}
+
+fn upload_bytes(gpu: &Gpu, bytes: &[u8]) -> Result<Tensor> {
+    let words = pack_u8(bytes);
+    gpu.upload_u32(&[words.len()], &words)
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Per-channel normalisation x = (byte/255 − mean[c]) / std[c], as scale and shift.
+pub fn normalization(mean: &[f32], std: &[f32]) -> ([f32; 4], [f32; 4]) {
+    let (mut scale, mut shift) = ([1.0; 4], [0.0; 4]);
+    for c in 0..mean.len().min(4) {
+        scale[c] = 1.0 / (255.0 * std[c]);
+        shift[c] = -mean[c] / std[c];
+    }
+    (scale, shift)
+}
+
+/// Records: out_x[b] = normalise(images[indices[first + b]]), out_y[b] = labels[indices[first + b]],
+/// for b < B (out_x [B, row_len] f32, out_y [B] u32). Index values must be < rows (the caller's
+/// index stream guarantees it; the wrapper cannot see GPU data).
+#[allow(clippy::too_many_arguments)]
+pub fn gather_normalize(gpu: &Gpu, prog: &mut Program, data: &GpuImages, indices: &Tensor, first: usize, mean: &[f32], std: &[f32], out_x: &Tensor, out_y: &Tensor) -> Result<()> {
+    const OP: &str = "gather_normalize";
+    let (batch, cols) = out_x.dims2(OP)?;
+    if cols != data.row_len || out_x.dtype() != DType::F32 {
+        return Err(Error::shape(OP, format!("out_x is {:?}; rows of {} f32 expected", out_x.shape(), data.row_len)));
+    }
+    if out_y.len() != batch || out_y.dtype() != DType::U32 {
+        return Err(Error::shape(OP, format!("out_y is {:?} {:?}; [{batch}] u32 expected", out_y.shape(), out_y.dtype())));
+    }
+    if indices.dtype() != DType::U32 || first + batch > indices.len() {
+        return Err(Error::shape(OP, format!("batch {first}..{} outside the index stream of {}", first + batch, indices.len())));
+    }
+    let channels = data.row_len / data.plane;
+    if mean.len() != channels || std.len() != channels || std.iter().any(|&s| s <= 0.0) {
+        return Err(Error::shape(OP, format!("{channels} channels need {channels} means and positive stds")));
+    }
+    let (scale, shift) = normalization(mean, std);
+    let params = Params { batch: batch as u32, row_len: cols as u32, plane: data.plane as u32, first: first as u32, split_row: data.split_row as u32, _pad: [0; 3], scale, shift };
+    let hi = data.parts.last().expect("at least one part");
+    let pipeline = gpu.pipeline(&GATHER_NORMALIZE, &[])?;
+    let args = [Arg::from(&data.parts[0]), Arg::from(hi), Arg::from(&data.labels), Arg::from(indices), Arg::from(out_x), Arg::from(out_y)];
+    prog.push(gpu.dispatch(&pipeline, &params, &args, gpu.grid_1d(((batch * cols) as u32).div_ceil(256)))?);
+    Ok(())
+}
+
+/// CPU reference.
+pub mod cpu {
+    pub fn gather_normalize(images: &[u8], labels: &[u32], row_len: usize, plane: usize, indices: &[u32], mean: &[f64], std: &[f64]) -> (Vec<f64>, Vec<u32>) {
+        let mut x = Vec::new();
+        for &i in indices {
+            let row = &images[i as usize * row_len..(i as usize + 1) * row_len];
+            x.extend(row.iter().enumerate().map(|(col, &b)| (b as f64 / 255.0 - mean[col / plane]) / std[col / plane]));
+        }
+        (x, indices.iter().map(|&i| labels[i as usize]).collect())
+    }
+}
