@@ -18,12 +18,14 @@ const IN_OUT: &[Access] = &[Access::Uniform, Access::Read, Access::ReadWrite];
 pub static COLUMN_SUMS: KernelDef = KernelDef { shader: &SHADER, entry: "column_sums", bindings: IN_OUT };
 pub static SUM: KernelDef = KernelDef { shader: &SHADER, entry: "sum", bindings: IN_OUT };
 pub static SUM_U32: KernelDef = KernelDef { shader: &SHADER, entry: "sum_u32", bindings: IN_OUT };
-pub static GROUP_NORMS_COLS: KernelDef = KernelDef { shader: &SHADER, entry: "group_norms_cols", bindings: IN_OUT };
-pub static GROUP_NORMS_ROWS: KernelDef = KernelDef { shader: &SHADER, entry: "group_norms_rows", bindings: IN_OUT };
+pub static COLUMN_SUMS_VEC4: KernelDef = KernelDef { shader: &SHADER, entry: "column_sums_vec4", bindings: IN_OUT };
+pub static GROUP_NORMS: KernelDef = KernelDef { shader: &SHADER, entry: "group_norms", bindings: IN_OUT };
+pub static GROUP_NORMS_VEC4: KernelDef = KernelDef { shader: &SHADER, entry: "group_norms_vec4", bindings: IN_OUT };
+pub static COLUMN_NORMS_VEC4: KernelDef = KernelDef { shader: &SHADER, entry: "column_norms_vec4", bindings: IN_OUT };
 pub static ARGMAX_ROWS: KernelDef = KernelDef { shader: &SHADER, entry: "argmax_rows", bindings: IN_OUT };
 pub static CORRECT_COUNT: KernelDef =
     KernelDef { shader: &SHADER, entry: "correct_count", bindings: &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite] };
-pub static KERNELS: &[&KernelDef] = &[&COLUMN_SUMS, &SUM, &SUM_U32, &GROUP_NORMS_COLS, &GROUP_NORMS_ROWS, &ARGMAX_ROWS, &CORRECT_COUNT];
+pub static KERNELS: &[&KernelDef] = &[&COLUMN_SUMS, &COLUMN_SUMS_VEC4, &SUM, &SUM_U32, &GROUP_NORMS, &GROUP_NORMS_VEC4, &COLUMN_NORMS_VEC4, &ARGMAX_ROWS, &CORRECT_COUNT];
 
 /// Mirrors `Params` in reduce.wgsl (whose comment says what each field means per kernel).
 #[repr(C)]
@@ -50,9 +52,6 @@ const SUM_DIRECT: usize = 16384;
 /// Rows per workgroup of a partial correct-count pass, and the most one workgroup counts alone.
 const COUNT_BLOCK: usize = 1024;
 const COUNT_DIRECT: usize = 4096;
-/// From this group length on, a workgroup shares one group (`group_norms_rows`); below, one invocation
-/// takes a whole group (`group_norms_cols`).
-const NORM_ROWS_MIN_C: usize = 32;
 
 fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Limit { op, msg: format!("{what} = {v}"), limit: "2^32 - 1 (32-bit indexing)".into() })
@@ -98,8 +97,10 @@ pub fn column_sums(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor, scal
     if cols == 0 {
         return Ok(());
     }
-    let pipeline = gpu.pipeline(&COLUMN_SUMS, &[])?;
-    let grid_x = u32_of(OP, "column blocks", cols.div_ceil(WG))?;
+    // Four columns per invocation when rows are whole vec4s (then so is every range's first row).
+    let (def, lanes) = if cols % 4 == 0 { (&COLUMN_SUMS_VEC4, cols / 4) } else { (&COLUMN_SUMS, cols) };
+    let pipeline = gpu.pipeline(def, &[])?;
+    let grid_x = u32_of(OP, "column blocks", lanes.div_ceil(WG))?;
     let cols32 = u32_of(OP, "columns", cols)?;
     let (align, max_elems) = binding_elems(gpu);
     if rows <= 2 * COLUMN_ROWS && rows * cols <= max_elems {
@@ -206,11 +207,16 @@ pub fn group_norms(gpu: &Gpu, prog: &mut Program, t: &Tensor, view: [usize; 3], 
     if b == 0 {
         return Ok(());
     }
-    let params = Params { d0: u32_of(OP, "a", a)?, d1: u32_of(OP, "b", b)?, d2: u32_of(OP, "c", c)?, groups: b as u32, ..Default::default() };
+    let params = Params { d0: u32_of(OP, "a", a)?, d1: u32_of(OP, "b", b)?, d2: u32_of(OP, "c", c)?, ..Default::default() };
     u32_of(OP, "elements", t.len())?;
-    let (def, groups) = if c >= NORM_ROWS_MIN_C { (&GROUP_NORMS_ROWS, b) } else { (&GROUP_NORMS_COLS, b.div_ceil(WG)) };
+    // vec4 loads where the layout allows: along k (c % 4 == 0), or across groups (column norms, b % 4 == 0).
+    let (def, lanes) = match (c % 4, c, b % 4) {
+        (0, _, _) => (&GROUP_NORMS_VEC4, b),
+        (_, 1, 0) => (&COLUMN_NORMS_VEC4, b / 4),
+        _ => (&GROUP_NORMS, b),
+    };
     let pipeline = gpu.pipeline(def, &[])?;
-    prog.push(gpu.dispatch(&pipeline, &params, &[t.into(), out.into()], gpu.grid_1d(groups as u32))?);
+    prog.push(gpu.dispatch(&pipeline, &params, &[t.into(), out.into()], gpu.grid_1d(lanes.div_ceil(WG) as u32))?);
     Ok(())
 }
 

@@ -24,7 +24,8 @@ fn assert_within(name: &str, gpu: &[f32], cpu: &[f64], tol: &[f64]) {
 
 /// Rounding bound of a sum: |computed − exact| ≤ K·u·Σ|x| (+ one rounding of the result for the scale),
 /// where K is the longest chain of additions any term goes through. In reduce.wgsl's schemes the chain is
-/// at most: per invocation ⌈terms/4⌉ (column sums, four accumulators) or INNER + terms/INNER (flat sums),
+/// at most: per invocation ⌈terms/4⌉ + 2 (column sums: four accumulators, then combined; the vec4 kernel
+/// keeps one chain per column likewise) or INNER + terms/INNER (flat sums),
 /// plus 16 for the workgroup tree, per pass; over the sizes tested here K ≤ 256 with room to spare
 /// (e.g. column sums of 60000 rows: 64 + 2 in the first pass, 235/4 + 2 in the second).
 const SUM_CHAIN: f64 = 256.0;
@@ -80,16 +81,17 @@ fn check_column_sums(gpu: &Gpu, rng: &mut Rng, r: usize, c: usize, exact: bool) 
 fn column_sums_match_cpu() {
     on_each_gpu(|gpu| {
         let mut rng = Rng::new(11);
+        // C % 4 == 0 takes the vec4 kernel: 4, 400 (and 784 below).
         for &r in AWKWARD.iter().chain(&[513]) {
-            for &c in &[1, 2, 10, 33, 401] {
+            for &c in &[1, 2, 4, 10, 33, 400, 401] {
                 check_column_sums(gpu, &mut rng, r, c, false);
                 check_column_sums(gpu, &mut rng, r, c, true);
             }
         }
         // Evaluation-sized batches take the two-pass path.
-        for &c in &[1, 10, 33] {
-            check_column_sums(gpu, &mut rng, 60000, c, false);
-            check_column_sums(gpu, &mut rng, 60000, c, true);
+        for &(r, c) in &[(60000, 1), (60000, 10), (60000, 33), (60000, 4), (1100, 784)] {
+            check_column_sums(gpu, &mut rng, r, c, false);
+            check_column_sums(gpu, &mut rng, r, c, true);
         }
     });
 }
@@ -116,7 +118,7 @@ fn sums_split_inputs_larger_than_a_binding() {
     for gpu in &gpus {
         let mut rng = Rng::new(12);
         // Rows × columns chosen so that ranges start at rows whose offsets need aligning (C odd).
-        for &(r, c) in &[(1000, 33), (5000, 7), (300, 101), (20000, 1)] {
+        for &(r, c) in &[(1000, 33), (5000, 7), (300, 101), (20000, 1), (3000, 12)] {
             check_column_sums(gpu, &mut rng, r, c, true);
             check_column_sums(gpu, &mut rng, r, c, false);
         }
@@ -213,13 +215,13 @@ fn group_norms_match_cpu() {
         let mut rng = Rng::new(16);
         let mut views: Vec<[usize; 3]> = Vec::new();
         for &r in AWKWARD {
-            for &c in &[1, 2, 10, 33, 401] {
+            for &c in &[1, 2, 4, 10, 33, 400, 401] {
                 views.push([1, r, c]); // row norms of [r, c]
                 views.push([r, c, 1]); // column norms of [r, c]
             }
         }
         // Conv units: w of W1 [out, in, 3, 3] is [1, out, in·9]; v of W2 [out2, in2, 3, 3] is [out2, in2, 9].
-        views.extend([[1, 64, 27], [1, 33, 7 * 9], [7, 33, 9], [64, 3, 9], [1, 512, 512 * 9], [512, 512, 9], [3, 5, 40]]);
+        views.extend([[1, 64, 27], [1, 33, 7 * 9], [1, 64, 64 * 9], [7, 33, 9], [64, 3, 9], [1, 512, 512 * 9], [512, 512, 9], [3, 5, 40]]);
         for view in views {
             let [a, b, c] = view;
             let mut t = rng.vec(a * b * c, -1.0, 1.0);
@@ -232,9 +234,9 @@ fn group_norms_match_cpu() {
             let out = gpu.empty(&[b], DType::F32);
             gpu.poison(&out);
             run(gpu, |p| reduce::group_norms(gpu, p, &tt, view, &out).unwrap());
-            // Squares are positive, so the sum's relative error is ≤ K·u with K the chain length (≤ 180 in
-            // either schedule for these views: c/64 + a + 16, or 16·c + a/16 + 2); sqrt halves it and adds
-            // a few ulp of its own: 1e-5 relative covers both.
+            // Squares are positive, so the sum's relative error is ≤ K·u, K the longest addition chain:
+            // NORM_BLOCK + a·c/NORM_BLOCK = 64 + a·c/64 ≤ 136 here (vec4: 16 + a·c/64 + 2 per component);
+            // sqrt halves that (≤ 4.1e-6) and adds a few ulp of its own: 1e-5 relative covers both.
             assert_close(&format!("group_norms {view:?}"), &gpu.to_vec_f32(&out).unwrap(), &cpu::group_norms(&to_f64(&t), view), 0.0, 1e-5);
         }
     });
