@@ -86,6 +86,19 @@ fn gcd(a: usize, b: usize) -> usize {
 /// out[j] (+)= scale·Σ_i x[i, j] for x [R, C], out [C]: the bias gradient of a linear layer.
 /// One dispatch up to 512 rows (the training step); beyond, partial sums over 256-row blocks are summed again.
 pub fn column_sums(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor, scale: f32, accumulate: bool) -> Result<()> {
+    all_or_nothing(prog, |p| column_sums_into(gpu, p, x, out, scale, accumulate))
+}
+
+/// Runs `build` on a fresh program and appends its dispatches only if it succeeds, so that an error
+/// raised after some passes were built (an adapter limit) leaves the caller's program as it was.
+pub(crate) fn all_or_nothing(prog: &mut Program, build: impl FnOnce(&mut Program) -> Result<()>) -> Result<()> {
+    let mut local = Program::new();
+    build(&mut local)?;
+    prog.append(local);
+    Ok(())
+}
+
+fn column_sums_into(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor, scale: f32, accumulate: bool) -> Result<()> {
     const OP: &str = "column_sums";
     let (rows, cols) = x.dims2(OP)?;
     check_dtype(OP, "x", x, DType::F32)?;
@@ -139,19 +152,19 @@ pub fn column_sums(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor, scal
         prog.push(gpu.dispatch(&pipeline, &params, &args, [grid_x, groups as u32, 1])?);
         out_row += groups;
     }
-    column_sums(gpu, prog, &partial, out, scale, accumulate)
+    column_sums_into(gpu, prog, &partial, out, scale, accumulate)
 }
 
 // ---- flat sums -------------------------------------------------------------------------------------------
 
 /// out[0] (+)= scale·Σ x over every element of `x` (any shape), `out` of one element.
 pub fn sum(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor, scale: f32, accumulate: bool) -> Result<()> {
-    flat_sum(gpu, prog, &SUM, x, out, scale, accumulate, DType::F32)
+    all_or_nothing(prog, |p| flat_sum(gpu, p, &SUM, x, out, scale, accumulate, DType::F32))
 }
 
 /// As `sum`, over u32 (counts): exact up to 2^32 − 1, wrapping beyond; `scale` does not apply.
 pub fn sum_u32(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor, accumulate: bool) -> Result<()> {
-    flat_sum(gpu, prog, &SUM_U32, x, out, 1.0, accumulate, DType::U32)
+    all_or_nothing(prog, |p| flat_sum(gpu, p, &SUM_U32, x, out, 1.0, accumulate, DType::U32))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -284,8 +297,11 @@ pub fn correct_count(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: &Te
     let groups = rows.div_ceil(COUNT_BLOCK);
     let partial = gpu.empty(&[groups], DType::U32);
     let params = Params { per_group: COUNT_BLOCK as u32, groups: groups as u32, ..params };
-    prog.push(gpu.dispatch(&pipeline, &params, &[logits.into(), labels.into(), (&partial).into()], gpu.grid_1d(groups as u32))?);
-    sum_u32(gpu, prog, &partial, out_count, accumulate)
+    let count = gpu.dispatch(&pipeline, &params, &[logits.into(), labels.into(), (&partial).into()], gpu.grid_1d(groups as u32))?;
+    all_or_nothing(prog, |p| {
+        p.push(count);
+        flat_sum(gpu, p, &SUM_U32, &partial, out_count, 1.0, accumulate, DType::U32)
+    })
 }
 
 /// CPU references (f64).

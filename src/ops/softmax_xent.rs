@@ -121,8 +121,10 @@ pub fn loss_sum(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: &Tensor,
         return push(gpu, prog, &LOSS_SUM, params, &[logits, labels, out], [1, 1, 1]);
     }
     let losses = gpu.empty(&[rows], DType::F32);
-    forward(gpu, prog, logits, labels, &losses)?;
-    reduce::sum(gpu, prog, &losses, out, scale, accumulate)
+    reduce::all_or_nothing(prog, |p| {
+        forward(gpu, p, logits, labels, &losses)?;
+        reduce::sum(gpu, p, &losses, out, scale, accumulate)
+    })
 }
 
 /// out[0] = the mean cross-entropy over the B rows.
@@ -150,8 +152,10 @@ pub fn mean_loss_backward(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels
         return push(gpu, prog, &LOSS_SUM_BACKWARD, params, &[logits, labels, out, dlogits], [1, 1, 1]);
     }
     let losses = gpu.empty(&[rows], DType::F32);
-    forward_backward(gpu, prog, logits, labels, &losses, dlogits, scale)?;
-    reduce::sum(gpu, prog, &losses, out, scale, false)
+    reduce::all_or_nothing(prog, |p| {
+        forward_backward(gpu, p, logits, labels, &losses, dlogits, scale)?;
+        reduce::sum(gpu, p, &losses, out, scale, false)
+    })
 }
 
 /// CPU references (f64). Labels must be < C.

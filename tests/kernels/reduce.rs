@@ -15,7 +15,10 @@ const U: f64 = f32::EPSILON as f64 / 2.0;
 fn assert_within(name: &str, gpu: &[f32], cpu: &[f64], tol: &[f64]) {
     assert_eq!(gpu.len(), cpu.len(), "{name}: length");
     let bad: Vec<String> = (0..cpu.len())
-        .filter(|&i| !((gpu[i] as f64 - cpu[i]).abs() <= tol[i]))
+        .filter(|&i| {
+            let d = (gpu[i] as f64 - cpu[i]).abs();
+            d.is_nan() || d > tol[i]
+        })
         .take(8)
         .map(|i| format!("[{i}] gpu {} cpu {} tol {:e}", gpu[i], cpu[i], tol[i]))
         .collect();
@@ -132,6 +135,12 @@ fn sums_split_inputs_larger_than_a_binding() {
         reduce::column_sums(gpu, &mut p, &x, &gpu.zeros(&[33]), 1.0, false).unwrap();
         reduce::sum(gpu, &mut p, &x, &gpu.zeros(&[1]), 1.0, false).unwrap();
         assert!(p.len() >= 2 * 9 + 2, "{} dispatches", p.len());
+        // Rows so wide that the partial sums outgrow a binding: a limit error, and nothing recorded.
+        let x = gpu.zeros(&[300, 401]);
+        let mut p = Program::new();
+        let err = reduce::column_sums(gpu, &mut p, &x, &gpu.zeros(&[401]), 1.0, false).unwrap_err().to_string();
+        assert!(err.contains("per storage binding"), "{err}");
+        assert!(p.is_empty(), "{} dispatches left behind", p.len());
         // Rows so wide that fewer than two fit a binding cannot be split by rows.
         let x = gpu.zeros(&[2, 3000]);
         let err = reduce::column_sums(gpu, &mut Program::new(), &x, &gpu.zeros(&[3000]), 1.0, false).unwrap_err().to_string();
