@@ -10,10 +10,10 @@
 // workgroup index as wid.x + wid.y·nwg.x and skip the surplus groups of the fold (`p.groups`).
 
 // One Params layout for every kernel of the file (binding 0 is shared); what each field means per kernel:
-//   column_sums   d0 = rows R (of the bound range), d1 = columns C, per_group = rows per workgroup row (grid y),
+//   column_sums*  d0 = rows R (of the bound range), d1 = columns C, per_group = rows per workgroup row (grid y),
 //                 out_offset = first output row (partial sums of several bound ranges share one buffer)
 //   sum, sum_u32  d0 = n, per_group = elements per workgroup, groups, out_offset = first output element
-//   group_norms*  d0, d1, d2 = the view [a, b, c]
+//   group_norms*, column_norms_vec4   d0, d1, d2 = the view [a, b, c]
 //   correct_count d0 = B rows, d1 = C classes, per_group = rows per workgroup, groups, out_offset
 //   argmax_rows   d0 = B rows, d1 = C classes
 // `accumulate` != 0 adds to the output's previous value; `scale` multiplies the sum (f32 kernels only).
