@@ -17,6 +17,7 @@
 pub mod bench;
 pub mod error;
 pub mod gpu;
+pub mod nn;
 pub mod ops;
 
 pub use error::{Error, Result};

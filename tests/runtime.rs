@@ -94,7 +94,7 @@ fn grids_beyond_the_dimension_limit_fold_into_two_dimensions() {
         // And a ReLU over more elements than one dimension of 256-wide workgroups can hold, when the
         // limit allows that on this adapter's memory (65535·256 = 16.8 M floats = 67 MB).
         let n = (max as usize) * 256 + 300;
-        if (n * 4) as u64 <= gpu.limits.max_storage_buffer_binding_size as u64 {
+        if (n * 4) as u64 <= gpu.limits.max_storage_buffer_binding_size {
             let x: Vec<f32> = (0..n).map(|i| if i % 3 == 0 { -1.0 } else { i as f32 }).collect();
             let xt = gpu.upload_f32(&[n], &x).unwrap();
             let y = gpu.empty(&[n], DType::F32);

@@ -1,7 +1,6 @@
 //! Every WGSL file parses and validates with naga (no GPU needed), and every kernel's Rust binding list
 //! matches what its entry point declares: binding i of group 0, with the same access.
 
-use std::collections::HashSet;
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use pathprox::gpu::Access;

@@ -193,7 +193,7 @@ impl Gpu {
         bytes.resize(bytes.len().max(16).div_ceil(16) * 16, 0);
         let params_buffer = self.uniform_buffer(label, &bytes);
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() }];
-        let max_binding = self.limits.max_storage_buffer_binding_size as u64;
+        let max_binding = self.limits.max_storage_buffer_binding_size;
         for (i, arg) in args.iter().enumerate() {
             let buffer = arg.tensor.buffer();
             let (first, count) = match arg.range {
@@ -211,7 +211,7 @@ impl Gpu {
             if size > max_binding {
                 return Err(Error::Limit { op: label, msg: format!("binding {} is {size} bytes", i + 1), limit: format!("{max_binding} bytes per storage binding") });
             }
-            if offset % self.limits.min_storage_buffer_offset_alignment as u64 != 0 {
+            if !offset.is_multiple_of(self.limits.min_storage_buffer_offset_alignment as u64) {
                 return Err(Error::shape(label, format!("binding {} offset {offset} is not aligned to {}", i + 1, self.limits.min_storage_buffer_offset_alignment)));
             }
             entries.push(wgpu::BindGroupEntry {

@@ -31,13 +31,11 @@ impl Gpu {
         let mut best = (f64::INFINITY, 0);
         if candidates > 1 && tuning_enabled() {
             for i in 0..candidates {
-                if let Ok(ds) = build(i) {
-                    if let Ok(t) = self.time_dispatches(&ds) {
-                        if t < best.0 {
+                if let Ok(ds) = build(i)
+                    && let Ok(t) = self.time_dispatches(&ds)
+                        && t < best.0 {
                             best = (t, i);
                         }
-                    }
-                }
             }
         }
         self.tuning.chosen.lock().unwrap().insert(key.to_string(), best.1);

@@ -49,10 +49,10 @@ impl GpuImages {
     /// Uploads `images` ([rows, row_len] bytes) and `labels`, split in two parts if one binding cannot hold them.
     pub fn upload(gpu: &Gpu, images: &[u8], labels: &[u32], row_len: usize, plane: usize) -> Result<GpuImages> {
         const OP: &str = "GpuImages::upload";
-        if row_len == 0 || plane == 0 || row_len % plane != 0 || row_len / plane > 4 {
+        if row_len == 0 || plane == 0 || !row_len.is_multiple_of(plane) || row_len / plane > 4 {
             return Err(Error::shape(OP, format!("row length {row_len} must be 1 to 4 channel planes of {plane} bytes")));
         }
-        if images.len() % row_len != 0 || images.len() / row_len != labels.len() {
+        if !images.len().is_multiple_of(row_len) || images.len() / row_len != labels.len() {
             return Err(Error::shape(OP, format!("{} bytes of {row_len}-byte rows for {} labels", images.len(), labels.len())));
         }
         let rows = labels.len();

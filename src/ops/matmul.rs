@@ -201,16 +201,14 @@ impl<'t> MatMul<'t> {
         if [a, b, c].iter().any(|t| t.dtype() != DType::F32) {
             return Err(Error::shape(OP, "operands must be f32"));
         }
-        if let Some(bias) = self.bias {
-            if bias.len() != n || bias.dtype() != DType::F32 {
+        if let Some(bias) = self.bias
+            && (bias.len() != n || bias.dtype() != DType::F32) {
                 return Err(Error::shape(OP, format!("bias has shape {:?}, expected [{n}] f32", bias.shape())));
             }
-        }
-        if let Some(mask) = self.mask {
-            if mask.shape() != [m, n] {
+        if let Some(mask) = self.mask
+            && mask.shape() != [m, n] {
                 return Err(Error::shape(OP, format!("mask has shape {:?}, expected [{m}, {n}]", mask.shape())));
             }
-        }
         for (name, t) in [("A", a), ("B", b), ("bias", self.bias.unwrap_or(a)), ("mask", self.mask.unwrap_or(a))] {
             if c.same_buffer(t) {
                 return Err(Error::shape(OP, format!("C must not share a buffer with {name}")));
@@ -249,7 +247,7 @@ impl<'t> MatMul<'t> {
 
     #[allow(clippy::too_many_arguments)]
     fn build(&self, gpu: &Gpu, algo: Algo, a: &Tensor, b: &Tensor, c: &Tensor, m: usize, n: usize, k: usize) -> Result<Vec<Dispatch>> {
-        let b_mode = if !self.trans_b && n % 4 == 0 && algo.vec4_capable() { B_VEC4_ALONG_J } else { B_SCALAR };
+        let b_mode = if !self.trans_b && n.is_multiple_of(4) && algo.vec4_capable() { B_VEC4_ALONG_J } else { B_SCALAR };
         let pipeline = gpu.pipeline(algo.def(), &algo.constants(b_mode))?;
         let flags = if self.accumulate { FLAG_ACCUMULATE } else { 0 }
             | if self.bias.is_some() { FLAG_BIAS } else { 0 }
@@ -330,11 +328,10 @@ pub mod cpu {
             if relu {
                 *v = v.max(0.0);
             }
-            if let Some(mk) = mask {
-                if mk[idx] <= 0.0 {
+            if let Some(mk) = mask
+                && mk[idx] <= 0.0 {
                     *v = 0.0;
                 }
-            }
         }
     }
 }

@@ -68,7 +68,9 @@ pub fn assert_close(name: &str, gpu: &[f32], cpu: &[f64], atol: f64, rtol: f64) 
     let bad: Vec<usize> = (0..cpu.len())
         .filter(|&i| {
             let (g, c) = (gpu[i] as f64, cpu[i]);
-            !((g - c).abs() <= atol + rtol * c.abs())
+            // Written so that NaN (on either side) counts as a mismatch.
+            let within = (g - c).abs() <= atol + rtol * c.abs();
+            !within
         })
         .collect();
     if !bad.is_empty() {

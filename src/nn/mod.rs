@@ -1,0 +1,10 @@
+//! Layers and models as sequences of recorded dispatches with an explicit backward pass for each
+//! (llm.c's shape; no autograd tape: the paper's models are fixed sequences).
+
+pub mod dense;
+pub mod mlp;
+pub mod params;
+
+pub use dense::Dense;
+pub use mlp::{Mlp, MlpBuffers, MlpSpec};
+pub use params::{ParamClass, ParamStore};
