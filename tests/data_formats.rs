@@ -127,6 +127,16 @@ fn official_test_set_parses() {
 }
 
 #[test]
+fn official_test_set_matches_the_published_checksums() {
+    let Some(dir) = shared_mnist() else { return };
+    let files = pathprox::data::download::official_files(DatasetKind::Mnist);
+    for f in files.iter().filter(|f| f.name.starts_with("t10k")) {
+        assert!(f.md5.is_some() && f.sha256.is_some());
+        pathprox::data::download::verify(&dir.join(&f.name), f).unwrap();
+    }
+}
+
+#[test]
 fn shared_directory_trains_on_the_subset_and_tests_on_the_official_set() {
     let Some(dir) = shared_mnist() else { return };
     let found = mnist::locate(Some(&dir), DatasetKind::Mnist).unwrap();
