@@ -45,6 +45,22 @@ pub enum Error {
     #[error("reading a buffer back from the GPU failed: {0}")]
     ReadBack(String),
 
+    /// A data file that cannot be read or is not what it claims to be; `file` names it.
+    #[error("{file}: {msg}")]
+    Data { file: String, msg: String },
+
+    /// No usable data set where we looked; `msg` lists the paths tried and how to get the files.
+    #[error("{msg}")]
+    DatasetNotFound { msg: String },
+
+    /// A download that failed (network, HTTP status, disk); `msg` says why and how to supply the file by hand.
+    #[error("downloading {url} failed: {msg}")]
+    Download { url: String, msg: String },
+
+    /// A file whose digest is not the published one.
+    #[error("{file}: {algo} checksum mismatch: expected {expected}, got {actual}")]
+    Checksum { file: String, algo: &'static str, expected: String, actual: String },
+
     #[error("{0}")]
     Other(String),
 }
@@ -52,5 +68,9 @@ pub enum Error {
 impl Error {
     pub(crate) fn shape(op: &'static str, msg: impl Into<String>) -> Self {
         Error::Shape { op, msg: msg.into() }
+    }
+
+    pub(crate) fn data(file: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Data { file: file.into(), msg: msg.into() }
     }
 }

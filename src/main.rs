@@ -28,6 +28,17 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Fetch a data set's official files (checksummed; files already present are kept).
+    Download {
+        /// mnist or fashion-mnist.
+        dataset: pathprox::data::DatasetKind,
+        /// Directory to write into. Default: data/mnist or data/fashion-mnist.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Mirror to fetch from (the file names are appended). Default: the well-known public mirror.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
 }
 
 fn choice(cli: &Cli) -> pathprox::Result<AdapterChoice> {
@@ -59,6 +70,18 @@ fn run(cli: Cli) -> pathprox::Result<()> {
             let gpu = open_gpu(&cli)?;
             let rows = pathprox::bench::matmul_rows(&gpu, quick)?;
             pathprox::bench::print_table(&gpu, &rows);
+        }
+        Command::Download { dataset, data_dir, base_url } => {
+            use pathprox::data::download::{self, Outcome};
+            let mut req = download::Request::official(dataset);
+            req.dir = data_dir.unwrap_or(req.dir);
+            req.base_url = base_url.unwrap_or(req.base_url);
+            for r in download::download(&req)? {
+                match r.outcome {
+                    Outcome::AlreadyPresent => println!("{}: already present and valid", r.path.display()),
+                    Outcome::Downloaded { bytes } => println!("{}: downloaded {bytes} bytes, checksum ok", r.path.display()),
+                }
+            }
         }
     }
     Ok(())
