@@ -28,8 +28,14 @@ const ROWS: u32 = 8u;
 @group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
+const LANES: vec4<u32> = vec4<u32>(0u, 1u, 2u, 3u);
+
 fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid.x;
+}
+
+fn quads() -> bool {
+    return (p.units & 3u) == 0u;
 }
 
 // ---- norms (the same code as in optim_prox.wgsl) ----------------------------------------------------------
@@ -97,12 +103,12 @@ fn v_unit_sumsq(i: u32) -> f32 {
     return total;
 }
 
-fn quads() -> bool {
-    return (p.units & 3u) == 0u;
+// Units (0..3 within the quad) of the components of the j-th vec4 of a quad's 4c elements in one row of v.
+fn quad_units(j: u32) -> vec4<u32> {
+    return min((vec4<u32>(4u * j) + LANES) / vec4<u32>(p.c), vec4<u32>(3u));
 }
 
-// Σx² of units 4q..4q+3 of v. Quads only: in row r their 4c elements are the c vec4s from (r·units/4 + q)·c,
-// and component k of the j-th of them belongs to unit (4j + k) / c of the quad.
+// Σx² of units 4q..4q+3 of v (quads only): in row r their 4c elements are the c vec4s from (r·units/4 + q)·c.
 fn v_sumsq4(q: u32) -> vec4<f32> {
     let u4 = p.units >> 2u;
     var total = vec4<f32>(0.0);
@@ -115,18 +121,14 @@ fn v_sumsq4(q: u32) -> vec4<f32> {
                 let x = v[base];
                 s += x * x;
             } else {
-                var unit = 0u;
-                var col = 0u;
                 for (var j = 0u; j < p.c; j++) {
                     let x = v[base + j];
-                    for (var k = 0u; k < 4u; k++) {
-                        s[min(unit, 3u)] += x[k] * x[k];
-                        col += 1u;
-                        if (col == p.c) {
-                            col = 0u;
-                            unit += 1u;
-                        }
-                    }
+                    let x2 = x * x;
+                    let u = quad_units(j);
+                    s[u.x] += x2.x;
+                    s[u.y] += x2.y;
+                    s[u.z] += x2.z;
+                    s[u.w] += x2.w;
                 }
             }
         }
@@ -177,15 +179,18 @@ fn unit_norms(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
-var<workgroup> partial: array<f32, WG>;
+const SUM_WG: u32 = 256u;
+
+var<workgroup> partial: array<f32, SUM_WG>;
 
 // out[0] (+)= Σ_i ‖w_i‖‖v_i‖, by one workgroup: for logging, where one dispatch matters more than speed.
-// The partial sums are added in a fixed order, so the result is deterministic.
-@compute @workgroup_size(WG)
+// The partial sums are added in a fixed order, so the result is deterministic. 256 invocations give each
+// at most one unit quad up to 1024 units, far from llvmpipe's 65535 loop iterations per invocation.
+@compute @workgroup_size(SUM_WG)
 fn path_norm(@builtin(local_invocation_id) lid: vec3<u32>) {
     let nq = (p.units + 3u) >> 2u;
     var acc = 0.0;
-    for (var q0 = 0u; q0 < nq; q0 += WG) {
+    for (var q0 = 0u; q0 < nq; q0 += SUM_WG) {
         let q = q0 + lid.x;
         if (q < nq) {
             let pr = sqrt(w_sumsq4(q)) * v_norm4(q);
@@ -196,7 +201,7 @@ fn path_norm(@builtin(local_invocation_id) lid: vec3<u32>) {
     workgroupBarrier();
     if (lid.x == 0u) {
         var s = 0.0;
-        for (var k = 0u; k < WG; k++) {
+        for (var k = 0u; k < SUM_WG; k++) {
             s += partial[k];
         }
         if (p.flags != 0u) {

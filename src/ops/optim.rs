@@ -13,7 +13,8 @@
 //! `[units, fan_in]` (unit i's input weights = row i), its v tensor as `[a, units, c]` (unit i's output
 //! weights = the slice `[:, i, :]`); the w-layer bias is `[units]`, the v-layer bias `[a]` (never part of v).
 //! The group kernels are fastest with `units % 4 == 0` and `fan_in % 4 == 0` (every model here); other
-//! sizes are exact too, but with `units % 4 != 0` one invocation rewrites all of v (see optim_prox.wgsl).
+//! sizes are exact too, at the cost of an extra `unit_norms` dispatch when `units % 4 != 0` (see
+//! optim_prox.wgsl for how the work is owned).
 //!
 //! One PathProx iteration after back-propagation, as recorded by this module:
 //! `sgd_update` on every tensor (grouped weights without decay), then
@@ -36,7 +37,7 @@ use Access::{Read, ReadWrite as Rw, Uniform};
 
 /// params, hyper, src, dst
 const FLAT_BINDINGS: &[Access] = &[Uniform, Read, Read, Rw];
-/// params, hyper, w, v, w bias (or grad of w), v bias (or grad of v), state; penalty_grad uses the first six
+/// params, hyper, w, v, w bias (or grad of w), v bias (or grad of v), state
 const PROX_BINDINGS: &[Access] = &[Uniform, Read, Rw, Rw, Rw, Rw, Read];
 /// params, w, v, out
 const NORMS_BINDINGS: &[Access] = &[Uniform, Read, Read, Rw];
@@ -44,7 +45,7 @@ const NORMS_BINDINGS: &[Access] = &[Uniform, Read, Read, Rw];
 pub static SGD_UPDATE: KernelDef = KernelDef { shader: &FLAT_SHADER, entry: "sgd_update", bindings: FLAT_BINDINGS };
 pub static LASSO_GRAD: KernelDef = KernelDef { shader: &FLAT_SHADER, entry: "lasso_grad", bindings: FLAT_BINDINGS };
 pub static PATHPROX_STEP: KernelDef = KernelDef { shader: &PROX_SHADER, entry: "pathprox_step", bindings: PROX_BINDINGS };
-pub static PENALTY_GRAD: KernelDef = KernelDef { shader: &PROX_SHADER, entry: "penalty_grad", bindings: PROX_BINDINGS.split_at(6).0 };
+pub static PENALTY_GRAD: KernelDef = KernelDef { shader: &PROX_SHADER, entry: "penalty_grad", bindings: PROX_BINDINGS };
 pub static BALANCE_APPLY: KernelDef = KernelDef { shader: &PROX_SHADER, entry: "balance_apply", bindings: PROX_BINDINGS };
 pub static UNIT_NORMS: KernelDef = KernelDef { shader: &NORMS_SHADER, entry: "unit_norms", bindings: NORMS_BINDINGS };
 pub static PATH_NORM: KernelDef = KernelDef { shader: &NORMS_SHADER, entry: "path_norm", bindings: NORMS_BINDINGS };
@@ -82,6 +83,7 @@ struct GroupParams {
 
 const NORMS_GIVEN: u32 = 1;
 const BALANCED: u32 = 2;
+const PATH: u32 = 4;
 
 /// Mirrors `Params` in optim_balance.wgsl (`groups[l]` = (norms base, units, 0, 0)).
 #[repr(C)]
@@ -192,9 +194,15 @@ impl Group {
         self.units.div_ceil(4) as u32
     }
 
-    /// Invocations owning v for writing: one per 4 units, or a single one when units % 4 != 0.
+    /// Whether v is owned by unit quads (one dispatch computes and applies the norms); otherwise each vec4
+    /// of v has its own invocation, which reads the unit norms from a scratch.
+    fn quads(&self) -> bool {
+        self.units % 4 == 0
+    }
+
+    /// Invocations owning v for writing.
     fn v_owners(&self) -> u32 {
-        if self.units % 4 == 0 { (self.units / 4) as u32 } else { 1 }
+        if self.quads() { (self.units / 4) as u32 } else { self.v.len().div_ceil(4) as u32 }
     }
 }
 
@@ -256,7 +264,7 @@ pub fn lasso_grad(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, param: &Tensor,
 /// The PathProx step of one group, in place, after the gradient step has left y in `w` and z in `v`:
 /// w_i ← y_i / max(‖y_i‖, ε) and w-bias_i ← w-bias_i / max(‖y_i‖, ε) (ε = 1e-6);
 /// v_i ← 0 if ‖z_i‖ ≤ τ, else z_i − τ·z_i / max(‖z_i‖, ε) (= (1 − τ/‖z_i‖)·z_i), τ = γλ from `hyper`.
-/// The v bias is untouched. One dispatch.
+/// The v bias is untouched. One dispatch (two when units % 4 != 0: the unit norms go first).
 pub fn pathprox_step(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, group: &Group) -> Result<()> {
     let op = "pathprox_step";
     group.validate(op)?;
@@ -264,8 +272,18 @@ pub fn pathprox_step(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, group: &Grou
     if group.holds(hyper) {
         return Err(Error::shape(op, "hyper must not share a buffer with the group's tensors"));
     }
-    // No balancing: `hyper` stands in for the unused state binding (both read-only, so it may be bound twice).
-    step_dispatch(gpu, prog, hyper, group, hyper, group.params(0, 0, 0), group.w_owners() + group.v_owners())
+    let invocations = group.w_owners() + group.v_owners();
+    if group.quads() {
+        // `hyper` stands in for the unused state binding (both read-only, so it may be bound twice).
+        step_dispatch(gpu, prog, hyper, group, hyper, group.params(0, 0, 0), invocations)
+    } else {
+        let norms = gpu.empty(&[2 * group.units], DType::F32);
+        let mut local = Program::new();
+        unit_norms(gpu, &mut local, group, &norms, 0)?;
+        step_dispatch(gpu, &mut local, hyper, group, &norms, group.params(NORMS_GIVEN, 0, 0), invocations)?;
+        prog.append(local);
+        Ok(())
+    }
 }
 
 fn step_dispatch(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, g: &Group, state: &Tensor, params: GroupParams, invocations: u32) -> Result<()> {
@@ -468,20 +486,30 @@ fn penalty_grad(gpu: &Gpu, prog: &mut Program, op: &'static str, path: bool, hyp
         return Err(Error::shape(op, "the gradients must be distinct buffers, apart from the weights and hyper"));
     }
     let pipeline = gpu.pipeline(&PENALTY_GRAD, &[])?;
-    let args: Vec<Arg> = [hyper, &group.w, &group.v, grad_w, grad_v].into_iter().map(Arg::from).collect();
+    let flags = if path { PATH } else { 0 };
     let invocations = group.w_owners() + group.v_owners();
-    prog.push(gpu.dispatch(&pipeline, &group.params(path as u32, 0, 0), &args, grid(gpu, invocations, GROUP_WG))?);
+    let mut local = Program::new();
+    let (state, flags) = if group.quads() {
+        (hyper.clone(), flags) // stands in for the unused state binding
+    } else {
+        let norms = gpu.empty(&[2 * group.units], DType::F32);
+        unit_norms(gpu, &mut local, group, &norms, 0)?;
+        (norms, flags | NORMS_GIVEN)
+    };
+    let args: Vec<Arg> = [hyper, &group.w, &group.v, grad_w, grad_v, &state].into_iter().map(Arg::from).collect();
+    local.push(gpu.dispatch(&pipeline, &group.params(flags, 0, 0), &args, grid(gpu, invocations, GROUP_WG))?);
+    prog.append(local);
     Ok(())
 }
 
 /// Group-lasso sub-gradient per unit, added in place: g_w_i += λ·w_i/‖w_i‖, g_v_i += λ·v_i/‖v_i‖ (0 where
-/// a norm is 0). λ = hyper[1]. One dispatch.
+/// a norm is 0). λ = hyper[1]. One dispatch (two when units % 4 != 0).
 pub fn group_lasso_grad(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, group: &Group, grad_w: &Tensor, grad_v: &Tensor) -> Result<()> {
     penalty_grad(gpu, prog, "group_lasso_grad", false, hyper, group, grad_w, grad_v)
 }
 
 /// Path-norm sub-gradient per unit, added in place: g_w_i += λ‖v_i‖·w_i/‖w_i‖, g_v_i += λ‖w_i‖·v_i/‖v_i‖
-/// (0 where a norm is 0). λ = hyper[1]. One dispatch.
+/// (0 where a norm is 0). λ = hyper[1]. One dispatch (two when units % 4 != 0).
 pub fn path_norm_grad(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, group: &Group, grad_w: &Tensor, grad_v: &Tensor) -> Result<()> {
     penalty_grad(gpu, prog, "path_norm_grad", true, hyper, group, grad_w, grad_v)
 }

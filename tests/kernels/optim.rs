@@ -275,6 +275,39 @@ fn pathprox_step_matches_cpu() {
     });
 }
 
+/// The largest groups of the models (MLP-3-800's, VGG19's 512-channel convs): llvmpipe silently stops an
+/// invocation's loops after 65535 iterations in all, so per-invocation work must stay small at full size.
+#[test]
+fn pathprox_step_and_norms_at_model_sizes() {
+    on_each_gpu(|gpu| {
+        let mut rng = Rng::new(23);
+        for &(units, fan_in, a, c) in &[(800, 800, 800, 1), (512, 4608, 512, 9)] {
+            let name = format!("units {units} fan_in {fan_in} a {a} c {c}");
+            let host = rand_group(&mut rng, units, fan_in, a, c);
+            let norms: Vec<f64> = (0..units).map(|i| host.v_norm(i)).collect();
+            let lr = 0.1f32 as f64;
+            let lambda = (choose_tau(&norms) / lr) as f32 as f64;
+            let group = upload(gpu, &host);
+            let out = gpu.empty(&[1], DType::F32);
+            gpu.poison(&out);
+            let mut prog = Program::new();
+            optim::path_norm(gpu, &mut prog, &group, &out, false).unwrap();
+            optim::pathprox_step(gpu, &mut prog, &hyper(gpu, lr, lambda), &group).unwrap();
+            gpu.run(&prog);
+            // As in path_norm_overwrites_then_accumulates.
+            let tp = w_norm_tol(fan_in) + v_norm_tol(a, c) + (units.div_ceil(1024) + 262) as f64 * U;
+            assert_close(&format!("path norm {name}"), &gpu.to_vec_f32(&out).unwrap(), &[host.path_norm()], 0.0, tp);
+            let got = download(gpu, &group);
+            let mut want = host.clone();
+            cpu::pathprox_step(&mut want, lr, lambda);
+            // As in pathprox_step_matches_cpu.
+            assert_close(&format!("w {name}"), &f32s(&got.w), &want.w, 0.0, w_norm_tol(fan_in));
+            let tv = (v_norm_tol(a, c) + 3.0 * U) * max_abs(&host.v);
+            assert_close(&format!("v {name}"), &f32s(&got.v), &want.v, tv, 0.0);
+        }
+    });
+}
+
 // ---- balancing -------------------------------------------------------------------------------------------
 
 /// Group 1: w rows [3,4], [0,2] (norms 5, 2), v = [2, 3] → P = 16. Group 2: w [[0.5], [−0.25]],
@@ -586,10 +619,11 @@ fn path_norm_overwrites_then_accumulates() {
             optim::path_norm(gpu, &mut prog, &groups[0], &out, false).unwrap();
             optim::path_norm(gpu, &mut prog, &groups[1], &out, true).unwrap();
             gpu.run(&prog);
-            // Each product within the two norms' errors, then ≤ ⌈units/64⌉ + 64 + 1 additions of positive terms.
+            // Each product within the two norms' errors, then additions of positive terms: 2 per unit quad, one
+            // per further quad of an invocation, 256 partials in order, and the accumulation.
             let tol = hosts
                 .iter()
-                .map(|h| w_norm_tol(h.fan_in) + v_norm_tol(h.a, h.c) + (h.units.div_ceil(64) + 66) as f64 * U)
+                .map(|h| w_norm_tol(h.fan_in) + v_norm_tol(h.a, h.c) + (h.units.div_ceil(1024) + 262) as f64 * U)
                 .fold(0.0, f64::max);
             let want = hosts[0].path_norm() + hosts[1].path_norm();
             assert_close(&format!("path norm {pair:?}"), &gpu.to_vec_f32(&out).unwrap(), &[want], 0.0, tol);
@@ -739,26 +773,5 @@ fn optim_timings() {
 fn print_limits() {
     for gpu in gpus() {
         eprintln!("{}: storage buffers per stage {}, binding {} bytes, align {}", gpu.describe(), gpu.limits.max_storage_buffers_per_shader_stage, gpu.limits.max_storage_buffer_binding_size, gpu.limits.min_storage_buffer_offset_alignment);
-    }
-}
-#[test]
-#[ignore]
-fn debug_penalty() {
-    let gpu = &gpus()[0];
-    let mut rng = Rng::new(5);
-    let (units, fan_in, a, c) = (401, 784, 10, 1);
-    let host = rand_group(&mut rng, units, fan_in, a, c);
-    let group = upload(gpu, &host);
-    let gw = gpu.zeros(&[units * fan_in]);
-    let gv = gpu.zeros(&[a * units * c]);
-    let h = hyper(gpu, 0.1, 1.0);
-    let mut prog = Program::new();
-    optim::path_norm_grad(gpu, &mut prog, &h, &group, &gw, &gv).unwrap();
-    gpu.run(&prog);
-    let got = gpu.to_vec_f32(&gv).unwrap();
-    for i in [0usize, 1, 70, 71, 72, 73, 100, 200, 400] {
-        let coef_gpu = got[i] as f64 / host.v[i];
-        let coef_cpu = host.w_norm(i) / host.v_norm(i);
-        eprintln!("unit {i}: gpu {coef_gpu} cpu {coef_cpu} ratio {}", coef_gpu / coef_cpu);
     }
 }
