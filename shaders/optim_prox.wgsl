@@ -356,7 +356,8 @@ fn pathprox_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 
 // Sub-gradients added to the gradients (out_w = ∂/∂w, out_v = ∂/∂v), 0 where a norm is 0:
 //   group lasso: λ·w_i/‖w_i‖ and λ·v_i/‖v_i‖;   path norm (PATH): λ‖v_i‖·w_i/‖w_i‖ and λ‖w_i‖·v_i/‖v_i‖.
-// Owners as in pathprox_step (out_w like w, out_v like v); norms computed by the owner or read from `state`.
+// Owners as in pathprox_step (out_w like w, out_v like v); with quads the owners compute the norms, else
+// all norms come from `state` (NORMS_GIVEN).
 @compute @workgroup_size(WG)
 fn penalty_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let t = linear(wid, nwg, lid, WG);
@@ -385,19 +386,10 @@ fn penalty_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     } else if (t < nq + nv) {
         if (quads()) {
             let q = t - nq;
-            var nv4: vec4<f32>;
-            if (given) {
-                nv4 = given4(q, 1u);
-            } else {
-                nv4 = sqrt(v_sumsq4(q));
-            }
+            let nv4 = sqrt(v_sumsq4(q));
             var k = vec4<f32>(lambda);
             if (path) {
-                if (given) {
-                    k = lambda * given4(q, 0u);
-                } else {
-                    k = lambda * sqrt(w_sumsq4(q));
-                }
+                k = lambda * sqrt(w_sumsq4(q));
             }
             let coef = select(vec4<f32>(0.0), k / max(nv4, vec4<f32>(1e-30)), nv4 > vec4<f32>(0.0));
             let u4 = p.units >> 2u;

@@ -197,7 +197,7 @@ impl Group {
     /// Whether v is owned by unit quads (one dispatch computes and applies the norms); otherwise each vec4
     /// of v has its own invocation, which reads the unit norms from a scratch.
     fn quads(&self) -> bool {
-        self.units % 4 == 0
+        self.units.is_multiple_of(4)
     }
 
     /// Invocations owning v for writing.
@@ -358,7 +358,7 @@ pub fn unit_norms(gpu: &Gpu, prog: &mut Program, group: &Group, out: &Tensor, ba
     let pipeline = gpu.pipeline(&UNIT_NORMS, &[])?;
     let args = [Arg::from(&group.w), Arg::from(&group.v), Arg::from(out)];
     // Norms only read v, so without unit quads each unit gets its own invocation.
-    let v_readers = if group.units % 4 == 0 { group.units / 4 } else { group.units } as u32;
+    let v_readers = if group.units.is_multiple_of(4) { group.units / 4 } else { group.units } as u32;
     prog.push(gpu.dispatch(&pipeline, &group.params(0, 0, base), &args, grid(gpu, group.w_owners() + v_readers, GROUP_WG))?);
     Ok(())
 }
@@ -422,7 +422,8 @@ pub fn balance(gpu: &Gpu, prog: &mut Program, groups: &[Group], state: &Tensor) 
 
 /// Steps 2-4 of Algorithm 1 for every group, after the gradient step: with `Some(state)` layer-wise
 /// balancing, fused into the projection + prox of each group (2G + 1 dispatches, the result of `balance`
-/// followed by `pathprox_step` on each group); with `None` projection + prox only (G dispatches).
+/// followed by `pathprox_step` on each group); with `None` projection + prox only (G dispatches, plus one
+/// per group with units % 4 != 0).
 pub fn pathprox_update(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, groups: &[Group], state: Option<&Tensor>) -> Result<()> {
     let op = "pathprox_update";
     check_hyper(op, hyper)?;
@@ -626,8 +627,9 @@ pub mod cpu {
             let (nw, nv) = (g.w_norm(i), g.v_norm(i));
             let cw = if nw > 0.0 { lambda * if path { nv } else { 1.0 } / nw } else { 0.0 };
             let cv = if nv > 0.0 { lambda * if path { nw } else { 1.0 } / nv } else { 0.0 };
-            for j in i * g.fan_in..(i + 1) * g.fan_in {
-                grad_w[j] += cw * g.w[j];
+            let row = i * g.fan_in..(i + 1) * g.fan_in;
+            for (gw, x) in grad_w[row.clone()].iter_mut().zip(&g.w[row]) {
+                *gw += cw * x;
             }
             for r in 0..g.a {
                 for k in 0..g.c {
