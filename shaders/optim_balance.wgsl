@@ -6,7 +6,10 @@
 //   group l's w bias ×s_{l−1},   group l's v ×s_l/s_{l−1},   group l's v bias ×s_l,   w unchanged.
 // Written per group l to state[4l .. 4l+3] = (s_{l−1}, s_l/s_{l−1}, s_l, P_l before balancing).
 //
-// One invocation does it all: the work is a few thousand products and a recurrence over ≤ 16 groups.
+// One invocation does it all: the work is a few thousand products (2752 units in VGG19) and a recurrence
+// over ≤ 16 groups. Measured on lavapipe: 0.04 ms, where a 64-wide workgroup with a barrier and invocation 0
+// finishing cost 1.2 ms. (llvmpipe stops an invocation's loops after 65535 iterations in all, which bounds
+// this design to about 60k units.)
 
 struct Group {
     base: u32,    // index in `state` of the group's first (‖w‖, ‖v‖) pair
