@@ -95,3 +95,51 @@ pub fn print_table(gpu: &Gpu, rows: &[Row]) {
         println!("{:<24} {:<34} {:>12.3} {:>10.1}", r.what, r.shape, r.seconds * 1e3, r.gflops());
     }
 }
+
+/// One full Task-1 training step — batch gather from a resident u8 training set, forward, loss, backward,
+/// and the `method`'s update — of MLP-3-400 factorized at batch 200, timed over ≥ 200 steps recorded
+/// back to back into one submission (no host synchronisation between steps).
+pub fn task1_step(gpu: &Gpu, method: crate::train::method::Method) -> Result<Row> {
+    use crate::nn::{Mlp, MlpSpec};
+    use crate::ops::gather::{self, GpuImages};
+    use crate::train::method::Update;
+    let batch = 200;
+    let mlp = Mlp::new(gpu, MlpSpec::mlp_3_400_factorized())?;
+    mlp.init(gpu, 0)?;
+    let buf = mlp.buffers(gpu, batch);
+    let rows = 1000;
+    let mut s = 1u32;
+    let images: Vec<u8> = (0..rows * 784)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 24) as u8
+        })
+        .collect();
+    let labels: Vec<u32> = (0..rows as u32).map(|i| i % 10).collect();
+    let data = GpuImages::upload(gpu, &images, &labels, 784, 784)?;
+    let order: Vec<u32> = (0..batch as u32).map(|i| (i * 7) % rows as u32).collect();
+    let indices = gpu.upload_u32(&[batch], &order)?;
+    let hyper = gpu.upload_f32(&[4], &[0.3, 1e-4, 0.0, 0.0])?;
+    let update = Update::new(gpu, &mlp, method)?;
+    let mut prog = Program::new();
+    gather::gather_normalize(gpu, &mut prog, &data, &indices, 0, &[0.1307], &[0.3081], &buf.x[0], &buf.labels)?;
+    mlp.forward(gpu, &mut prog, &buf)?;
+    mlp.loss_and_backward(gpu, &mut prog, &buf)?;
+    update.record(gpu, &mut prog, &mlp, &hyper)?;
+    let dispatches = prog.len();
+    let seconds = time_program(gpu, &prog, 200)?;
+    let flops: f64 = mlp.layers.iter().enumerate().map(|(l, d)| {
+        let mk = 2.0 * (batch * d.fan_in() * d.fan_out()) as f64;
+        mk * if l == 0 { 2.0 } else { 3.0 } // forward, weight gradient, and (but for layer 1) input gradient
+    }).sum();
+    Ok(Row { what: format!("task1 step ({})", method.name()), shape: format!("MLP-3-400-f, B=200, {dispatches} dispatches"), seconds, flops })
+}
+
+/// Prints the Task-1 step rows: time per step, steps/s.
+pub fn print_steps(rows: &[Row]) {
+    println!();
+    println!("{:<24} {:<34} {:>12} {:>10} {:>10}", "training step", "model", "time (ms)", "steps/s", "GFLOP/s");
+    for r in rows {
+        println!("{:<24} {:<34} {:>12.3} {:>10.1} {:>10.1}", r.what, r.shape, r.seconds * 1e3, 1.0 / r.seconds, r.gflops());
+    }
+}

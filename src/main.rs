@@ -70,6 +70,12 @@ fn run(cli: Cli) -> pathprox::Result<()> {
             let gpu = open_gpu(&cli)?;
             let rows = pathprox::bench::matmul_rows(&gpu, quick)?;
             pathprox::bench::print_table(&gpu, &rows);
+            use pathprox::train::method::Method;
+            let steps = [Method::WeightDecay, Method::PathProx { balance: true }]
+                .into_iter()
+                .map(|m| pathprox::bench::task1_step(&gpu, m))
+                .collect::<pathprox::Result<Vec<_>>>()?;
+            pathprox::bench::print_steps(&steps);
         }
         Command::Download { dataset, data_dir, base_url } => {
             use pathprox::data::download::{self, Outcome};

@@ -2,3 +2,4 @@
 
 pub mod batches;
 pub mod checkpoint;
+pub mod method;

@@ -1,0 +1,127 @@
+//! The training methods compared in the paper, as the parameter update each records after back-propagation
+//! has written the mean-loss gradient into the model's gradient buffer (ALGORITHM.md, "Algorithm 1" and
+//! "Baselines"). Plain SGD, momentum 0; γ = hyper[0], λ = hyper[1].
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Program, Tensor};
+use crate::nn::{Mlp, ParamClass};
+use crate::ops::optim::{self, Group};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// SGD on the weight-decay objective F(θ) = L + (λ/2)‖θ‖² (biases excluded).
+    WeightDecay,
+    /// Algorithm 1: SGD on L (+ (λ/2)‖θ_other‖²), then balancing (unless off), projection and prox.
+    PathProx { balance: bool },
+    /// SGD on L + λ·Σ_units ‖w‖‖v‖ (+ (λ/2)‖θ_other‖²).
+    PathNormSgd,
+    /// SGD on L + λ‖θ‖₁ over all weights.
+    Lasso,
+    /// SGD on L + λ·Σ_units (‖w‖ + ‖v‖).
+    GroupLasso,
+}
+
+impl Method {
+    pub const NAMES: [&'static str; 6] = ["wd", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso"];
+
+    pub fn parse(name: &str) -> Result<Method> {
+        Ok(match name {
+            "wd" => Method::WeightDecay,
+            "pathprox" => Method::PathProx { balance: true },
+            "pathprox-nobalance" => Method::PathProx { balance: false },
+            "pathnorm-sgd" => Method::PathNormSgd,
+            "lasso" => Method::Lasso,
+            "group-lasso" => Method::GroupLasso,
+            _ => return Err(Error::Other(format!("unknown method '{name}'; expected one of {}", Method::NAMES.join(", ")))),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::WeightDecay => "wd",
+            Method::PathProx { balance: true } => "pathprox",
+            Method::PathProx { balance: false } => "pathprox-nobalance",
+            Method::PathNormSgd => "pathnorm-sgd",
+            Method::Lasso => "lasso",
+            Method::GroupLasso => "group-lasso",
+        }
+    }
+
+    /// Whether the method needs the model's disjoint PathProx groups.
+    pub fn needs_groups(self) -> bool {
+        matches!(self, Method::PathProx { .. } | Method::PathNormSgd)
+    }
+}
+
+/// The groups of `pairs` ((w layer, v layer) indexes) as views of the model's parameters.
+pub fn groups(mlp: &Mlp, pairs: &[(usize, usize)]) -> Result<Vec<Group>> {
+    pairs
+        .iter()
+        .map(|&(w, v)| {
+            let (lw, lv) = (&mlp.layers[w], &mlp.layers[v]);
+            Group::new(&lw.w, &lw.b, &lv.w, &lv.b)
+        })
+        .collect()
+}
+
+/// Everything a method's update needs, built once.
+pub struct Update {
+    pub method: Method,
+    pub groups: Vec<Group>,
+    /// Scratch for layer-wise balancing (PathProx with balancing only).
+    pub state: Option<Tensor>,
+}
+
+impl Update {
+    pub fn new(gpu: &Gpu, mlp: &Mlp, method: Method) -> Result<Update> {
+        if method.needs_groups() && mlp.spec.groups.is_empty() {
+            return Err(Error::Other(format!("{} needs a model with PathProx groups (a factorized MLP); {} has none", method.name(), mlp.spec.name)));
+        }
+        let pairs = if method.needs_groups() { &mlp.spec.groups } else { &mlp.spec.units };
+        let groups = groups(mlp, pairs)?;
+        let state = matches!(method, Method::PathProx { balance: true }).then(|| optim::balance_state(gpu, &groups));
+        Ok(Update { method, groups, state })
+    }
+
+    /// Records the update: penalty sub-gradients into the gradients, the SGD step, then the method's
+    /// extra steps. `hyper` = [γ, λ, ..].
+    pub fn record(&self, gpu: &Gpu, prog: &mut Program, mlp: &Mlp, hyper: &Tensor) -> Result<()> {
+        let store = &mlp.store;
+        // Which weight classes the SGD step decays: weight decay on every weight for WD; on the weights
+        // outside the groups for the path-norm methods; none for lasso and group lasso.
+        let decay = |class: ParamClass| match self.method {
+            Method::WeightDecay => class != ParamClass::Bias,
+            Method::PathProx { .. } | Method::PathNormSgd => class == ParamClass::OtherWeight,
+            Method::Lasso | Method::GroupLasso => false,
+        };
+        match self.method {
+            Method::PathNormSgd => {
+                for (g, &(w, v)) in self.groups.iter().zip(&mlp.spec.groups) {
+                    optim::path_norm_grad(gpu, prog, hyper, g, &mlp.layers[w].dw, &mlp.layers[v].dw)?;
+                }
+            }
+            Method::GroupLasso => {
+                for (g, &(w, v)) in self.groups.iter().zip(&mlp.spec.units) {
+                    optim::group_lasso_grad(gpu, prog, hyper, g, &mlp.layers[w].dw, &mlp.layers[v].dw)?;
+                }
+            }
+            Method::Lasso => {
+                for class in [ParamClass::GroupedWeight, ParamClass::OtherWeight] {
+                    if let Some((p, g)) = store.class(class) {
+                        optim::lasso_grad(gpu, prog, hyper, &p, &g)?;
+                    }
+                }
+            }
+            Method::WeightDecay | Method::PathProx { .. } => {}
+        }
+        for class in crate::nn::params::CLASSES {
+            if let Some((p, g)) = store.class(class) {
+                optim::sgd_update(gpu, prog, hyper, &g, &p, decay(class))?;
+            }
+        }
+        if let Method::PathProx { .. } = self.method {
+            optim::pathprox_update(gpu, prog, hyper, &self.groups, self.state.as_ref())?;
+        }
+        Ok(())
+    }
+}
