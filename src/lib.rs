@@ -20,6 +20,8 @@ pub mod error;
 pub mod gpu;
 pub mod nn;
 pub mod ops;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod tasks;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, Parser, Subcommand};
 use pathprox::gpu::{adapter, AdapterChoice, Gpu};
 
 #[derive(Parser)]
@@ -18,8 +21,78 @@ struct Cli {
     command: Command,
 }
 
+/// Overrides of a task's paper settings (all optional).
+#[derive(Args, Clone, Debug)]
+struct TaskArgs {
+    /// Training iterations per method.
+    #[arg(long)]
+    iters: Option<u64>,
+    /// Learning rate γ.
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Regularisation strength λ.
+    #[arg(long)]
+    lambda: Option<f32>,
+    /// Mini-batch size.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Seed of the initialisation, the data split and the batch order.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Comma-separated methods: wd, pathprox, pathprox-nobalance, pathnorm-sgd, lasso, group-lasso.
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<String>>,
+    /// Iterations between log points (metrics over the whole data sets).
+    #[arg(long)]
+    log_every: Option<u64>,
+    /// Log points between checkpoints.
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
+    /// Run PathProx without layer-wise balancing.
+    #[arg(long)]
+    no_balance: bool,
+    /// mnist or fashion-mnist.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Where the data files are (default: data/, or /usr/share/datasets/fashion-mnist for Fashion-MNIST).
+    #[arg(long)]
+    data_dir: Option<String>,
+    /// Rows per forward pass when evaluating.
+    #[arg(long)]
+    eval_batch: Option<usize>,
+    /// Where run directories are created.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Continue the run in this directory from its checkpoints (its settings are reused).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
+impl TaskArgs {
+    fn overrides(&self) -> pathprox::tasks::Overrides {
+        pathprox::tasks::Overrides {
+            iters: self.iters,
+            lr: self.lr,
+            lambda: self.lambda,
+            batch: self.batch,
+            seed: self.seed,
+            methods: self.methods.clone(),
+            log_every: self.log_every,
+            checkpoint_every: self.checkpoint_every,
+            no_balance: self.no_balance,
+            dataset: self.dataset.clone(),
+            data_dir: self.data_dir.clone(),
+            eval_batch: self.eval_batch,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Task 1: MLP-3-400 factorized on 100 MNIST images per class; weight decay vs PathProx.
+    Task1(TaskArgs),
+    /// Task 2: MLP-6-400 on MNIST (55k/5k split); weight decay vs PathProx.
+    Task2(TaskArgs),
     /// List the adapters wgpu can see, best first.
     Adapters,
     /// Print GFLOP/s of the kernels at the paper's shapes and the time of a Task-1 training step.
@@ -55,8 +128,28 @@ fn open_gpu(cli: &Cli) -> pathprox::Result<Gpu> {
     Ok(gpu)
 }
 
+/// Set by Ctrl-C: training stops after the current submission and checkpoints.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn run_task(cli: &Cli, task: &str, args: &TaskArgs) -> pathprox::Result<()> {
+    let gpu = open_gpu(cli)?;
+    ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130); // a second Ctrl-C: give up at once
+        }
+        eprintln!("\ninterrupted: finishing the current steps and writing a checkpoint (Ctrl-C again to quit at once)");
+    })
+    .map_err(|e| pathprox::Error::Other(format!("cannot install the Ctrl-C handler: {e}")))?;
+    let bar = pathprox::tasks::progress::Bar::new();
+    let dir = pathprox::tasks::run(&gpu, task, &args.overrides(), &args.runs_dir, args.resume.as_deref(), &INTERRUPTED, &bar)?;
+    println!("run directory: {}", dir.display());
+    Ok(())
+}
+
 fn run(cli: Cli) -> pathprox::Result<()> {
-    match cli.command {
+    match &cli.command {
+        Command::Task1(args) => run_task(&cli, "task1", args)?,
+        Command::Task2(args) => run_task(&cli, "task2", args)?,
         Command::Adapters => {
             let adapters = pollster::block_on(adapter::list(&choice(&cli)?));
             if adapters.is_empty() {
@@ -68,7 +161,7 @@ fn run(cli: Cli) -> pathprox::Result<()> {
         }
         Command::Bench { quick } => {
             let gpu = open_gpu(&cli)?;
-            let rows = pathprox::bench::matmul_rows(&gpu, quick)?;
+            let rows = pathprox::bench::matmul_rows(&gpu, *quick)?;
             pathprox::bench::print_table(&gpu, &rows);
             use pathprox::train::method::Method;
             let steps = [Method::WeightDecay, Method::PathProx { balance: true }]
@@ -79,9 +172,9 @@ fn run(cli: Cli) -> pathprox::Result<()> {
         }
         Command::Download { dataset, data_dir, base_url } => {
             use pathprox::data::download::{self, Outcome};
-            let mut req = download::Request::official(dataset);
-            req.dir = data_dir.unwrap_or(req.dir);
-            req.base_url = base_url.unwrap_or(req.base_url);
+            let mut req = download::Request::official(*dataset);
+            req.dir = data_dir.clone().unwrap_or(req.dir);
+            req.base_url = base_url.clone().unwrap_or(req.base_url);
             for r in download::download(&req)? {
                 match r.outcome {
                     Outcome::AlreadyPresent => println!("{}: already present and valid", r.path.display()),

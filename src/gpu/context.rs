@@ -220,6 +220,15 @@ impl Gpu {
         self.check_errors()
     }
 
+    /// Blocks until submission `index` has finished (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None })
+            .map_err(|e| Error::Gpu(e.to_string()))?;
+        self.check_errors()
+    }
+
     /// Copies a tensor to the host. Async because the browser can only map buffers asynchronously;
     /// natively it blocks inside (`device.poll`), so `pollster::block_on` finishes at once.
     pub async fn read_bytes(&self, t: &Tensor) -> Result<Vec<u8>> {

@@ -71,7 +71,13 @@ impl Gpu {
         Err(crate::Error::Other("timing needs a blocking wait, which the browser does not allow".into()))
     }
 
-    /// The variant chosen for each tuned key so far (for the bench report).
+    /// Fixes the choice for `key` (a resumed run reuses its first run's choices, so that it computes with
+    /// the same kernels and reproduces the uninterrupted run bit for bit).
+    pub fn preset_tuning(&self, key: &str, choice: usize) {
+        self.tuning.chosen.lock().unwrap().insert(key.to_string(), choice);
+    }
+
+    /// The variant chosen for each tuned key so far (for the bench report and checkpoints).
     pub fn tuning_report(&self) -> Vec<(String, usize)> {
         let mut v: Vec<_> = self.tuning.chosen.lock().unwrap().iter().map(|(k, i)| (k.clone(), *i)).collect();
         v.sort();

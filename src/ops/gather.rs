@@ -34,7 +34,7 @@ pub fn pack_u8(bytes: &[u8]) -> Vec<u32> {
 }
 
 /// A u8 image set resident on the GPU: rows of `row_len` bytes in one or two parts, and u32 labels.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct GpuImages {
     pub rows: usize,
     pub row_len: usize,

@@ -1,5 +1,11 @@
-//! Training: batch order, checkpoints, and (to come) the loop that runs a method on a model.
+//! Training: batch order, methods, metrics, checkpoints, run directories and the loop.
 
 pub mod batches;
 pub mod checkpoint;
+pub mod config;
+pub mod eval;
 pub mod method;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod rundir;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod trainer;

@@ -1,0 +1,189 @@
+//! The paper's tasks as data (model, methods, settings; ALGORITHM.md "Tasks") and the command that runs one
+//! end to end: load and split the data, upload it once, train each method from the same initialisation
+//! with a progress bar, then print the summary table and draw the figures.
+
+pub mod progress;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use crate::data::mnist::{self, DatasetKind, TaskSplit};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::ops::gather::GpuImages;
+use crate::train::config::TrainConfig;
+use crate::train::eval::EvalSet;
+use crate::train::method::Method;
+use crate::train::rundir::RunDir;
+use crate::train::trainer::{self, GpuData, Outcome, Progress};
+
+/// Command-line overrides of a task's paper settings (`None`: keep the paper's).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub iters: Option<u64>,
+    pub lr: Option<f32>,
+    pub lambda: Option<f32>,
+    pub batch: Option<usize>,
+    pub seed: Option<u64>,
+    pub methods: Option<Vec<String>>,
+    pub log_every: Option<u64>,
+    pub checkpoint_every: Option<u64>,
+    pub no_balance: bool,
+    pub dataset: Option<String>,
+    pub data_dir: Option<String>,
+    pub eval_batch: Option<usize>,
+}
+
+pub const TASKS: [&str; 2] = ["task1", "task2"];
+
+/// The paper's settings for a task (ALGORITHM.md, "Tasks and the reference settings").
+pub fn preset(task: &str) -> Result<TrainConfig> {
+    let base = |model: &str, lr: f32, iters: u64| TrainConfig {
+        task: task.to_string(),
+        model: model.to_string(),
+        methods: vec!["wd".into(), "pathprox".into()],
+        lr,
+        lambda: 1e-4,
+        batch: 200,
+        iters,
+        seed: 0,
+        log_every: 1000,
+        checkpoint_every: 1,
+        lr_milestones: vec![],
+        lr_gamma: 1.0,
+        dataset: "mnist".into(),
+        data_dir: None,
+        eval_batch: 1000,
+    };
+    match task {
+        // MLP-3-400 factorized on 100 images per class, batch 200, lr 0.3, λ 1e-4, 100k iterations.
+        "task1" => Ok(base("mlp-3-400-factorized", 0.3, 100_000)),
+        // MLP-6-400 on MNIST (55k/5k), batch 200, lr 0.1, λ 1e-4, 50k iterations.
+        "task2" => Ok(base("mlp-6-400", 0.1, 50_000)),
+        _ => Err(Error::Other(format!("unknown task '{task}'; available: {}", TASKS.join(", ")))),
+    }
+}
+
+fn split_rule(task: &str) -> TaskSplit {
+    if task == "task1" { TaskSplit::TASK1 } else { TaskSplit::TASK2 }
+}
+
+/// The paper's settings with the user's overrides applied, validated.
+pub fn config(task: &str, o: &Overrides) -> Result<TrainConfig> {
+    let mut c = preset(task)?;
+    if let Some(v) = o.iters {
+        c.iters = v;
+    }
+    if let Some(v) = o.lr {
+        c.lr = v;
+    }
+    if let Some(v) = o.lambda {
+        c.lambda = v;
+    }
+    if let Some(v) = o.batch {
+        c.batch = v;
+    }
+    if let Some(v) = o.seed {
+        c.seed = v;
+    }
+    if let Some(v) = &o.methods {
+        c.methods = v.clone();
+    }
+    if let Some(v) = o.log_every {
+        c.log_every = v;
+    }
+    if let Some(v) = o.checkpoint_every {
+        c.checkpoint_every = v;
+    }
+    if let Some(v) = &o.dataset {
+        c.dataset = v.clone();
+    }
+    if o.data_dir.is_some() {
+        c.data_dir = o.data_dir.clone();
+    }
+    if let Some(v) = o.eval_batch {
+        c.eval_batch = v;
+    }
+    if o.no_balance {
+        for m in &mut c.methods {
+            if m == "pathprox" {
+                *m = "pathprox-nobalance".into();
+            }
+        }
+    }
+    for m in &c.methods {
+        Method::parse(m)?;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+/// Loads the task's splits and uploads them once: training images for batches, and the train,
+/// validation and test sets for the metrics.
+pub fn load_data(gpu: &Gpu, cfg: &TrainConfig, say: &dyn Fn(&str)) -> Result<(GpuData, serde_json::Value)> {
+    let kind = match cfg.dataset.as_str() {
+        "mnist" => DatasetKind::Mnist,
+        "fashion-mnist" => DatasetKind::FashionMnist,
+        other => return Err(Error::Other(format!("unknown dataset '{other}': expected mnist or fashion-mnist"))),
+    };
+    let splits = mnist::mnist_splits(cfg.data_dir.as_deref().map(Path::new), kind, split_rule(&cfg.task), cfg.seed)?;
+    if let Some(note) = &splits.note {
+        say(&format!("note: {note}"));
+    }
+    say(&format!("data: train {} ({}), validation {}, test {} ({})", splits.train.len(), splits.train.source, splits.val.len(), splits.test.len(), splits.test.source));
+    let upload = |d: &mnist::Dataset| GpuImages::upload(gpu, &d.images, &d.labels_u32(), d.pixels_per_image(), d.pixels_per_image());
+    let train = upload(&splits.train)?;
+    let sets = vec![EvalSet::new(gpu, "train", train.clone())?, EvalSet::new(gpu, "val", upload(&splits.val)?)?, EvalSet::new(gpu, "test", upload(&splits.test)?)?];
+    let info = serde_json::json!({
+        "data": { "train": splits.train.source, "train_rows": splits.train.len(), "val_rows": splits.val.len(),
+                  "test": splits.test.source, "test_rows": splits.test.len(), "note": splits.note },
+        "adapter": gpu.describe(),
+    });
+    Ok((GpuData { train, sets }, info))
+}
+
+/// Runs (or, with `resume`, continues) a task; returns the run directory.
+pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Option<&Path>, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<PathBuf> {
+    let (run, cfg) = match resume {
+        Some(dir) => {
+            let run = RunDir::open(dir)?;
+            let cfg = run.read_config()?;
+            progress.message(&format!("resuming {} in {}", cfg.task, dir.display()));
+            (run, cfg)
+        }
+        None => {
+            let cfg = config(task, o)?;
+            (RunDir::create(runs_root, &cfg.task)?, cfg)
+        }
+    };
+    let say = |s: &str| progress.message(s);
+    let (data, info) = load_data(gpu, &cfg, &say)?;
+    if resume.is_none() {
+        run.write_config(&cfg, info)?;
+    }
+    say(&format!(
+        "{}: {} on {}, methods {}, batch {}, lr {}, λ {}, {} iterations, log every {}; run directory {}",
+        cfg.task,
+        cfg.model,
+        cfg.dataset,
+        cfg.methods.join(", "),
+        cfg.batch,
+        cfg.lr,
+        cfg.lambda,
+        cfg.iters,
+        cfg.log_every,
+        run.path.display()
+    ));
+    for name in &cfg.methods {
+        let method = Method::parse(name)?;
+        match trainer::train_method(gpu, &cfg, method, &data, &run, interrupt, progress)? {
+            Outcome::Finished { .. } => {}
+            Outcome::Interrupted { at } => {
+                say(&format!("interrupted: {name} checkpointed at iteration {at}; continue with `pathprox {} --resume {}`", cfg.task, run.path.display()));
+                return Ok(run.path);
+            }
+            Outcome::Diverged { .. } => {}
+        }
+    }
+    Ok(run.path)
+}

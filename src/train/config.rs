@@ -1,0 +1,111 @@
+//! A training run's settings: what `config.json` in the run directory records, and what `--resume` reads.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    pub task: String,
+    /// `MlpSpec` name.
+    pub model: String,
+    /// Method names (`Method::parse`), run one after the other from the same initialisation.
+    pub methods: Vec<String>,
+    pub lr: f32,
+    pub lambda: f32,
+    pub batch: usize,
+    pub iters: u64,
+    /// Initialisation and batch order (the same for every method, so they start from the same network).
+    pub seed: u64,
+    /// Iterations between log points (metrics over the whole train/validation/test sets).
+    pub log_every: u64,
+    /// Log points between checkpoints (a checkpoint is also written at the end and on Ctrl-C).
+    pub checkpoint_every: u64,
+    /// Step schedule: the learning rate is multiplied by `lr_gamma` at each of these iterations.
+    #[serde(default)]
+    pub lr_milestones: Vec<u64>,
+    #[serde(default = "one")]
+    pub lr_gamma: f32,
+    /// "mnist" or "fashion-mnist".
+    pub dataset: String,
+    pub data_dir: Option<String>,
+    /// Rows per forward pass when evaluating.
+    pub eval_batch: usize,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl TrainConfig {
+    /// γ at iteration `step` (0-based: the step that takes the model from `step` to `step + 1`).
+    pub fn lr_at(&self, step: u64) -> f32 {
+        let passed = self.lr_milestones.iter().filter(|&&m| step >= m).count();
+        self.lr * self.lr_gamma.powi(passed as i32)
+    }
+
+    /// The next iteration after `step` at which something changes: a log point, a milestone or the end.
+    pub fn next_stop(&self, step: u64) -> u64 {
+        let log = (step / self.log_every + 1) * self.log_every;
+        let milestone = self.lr_milestones.iter().copied().filter(|&m| m > step).min().unwrap_or(u64::MAX);
+        log.min(milestone).min(self.iters)
+    }
+
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |m: String| Err(crate::Error::Other(format!("invalid settings: {m}")));
+        if self.batch == 0 || self.eval_batch == 0 {
+            return bad("--batch must be at least 1".into());
+        }
+        if self.log_every == 0 || self.checkpoint_every == 0 {
+            return bad("--log-every and --checkpoint-every must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("--lr must be a positive number, got {}", self.lr));
+        }
+        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
+            return bad(format!("--lambda must be ≥ 0, got {}", self.lambda));
+        }
+        if self.methods.is_empty() {
+            return bad("no methods to run".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> TrainConfig {
+        TrainConfig {
+            task: "t".into(),
+            model: "mlp-3-400-factorized".into(),
+            methods: vec!["wd".into()],
+            lr: 0.1,
+            lambda: 1e-4,
+            batch: 200,
+            iters: 2500,
+            seed: 0,
+            log_every: 1000,
+            checkpoint_every: 1,
+            lr_milestones: vec![1500],
+            lr_gamma: 0.1,
+            dataset: "mnist".into(),
+            data_dir: None,
+            eval_batch: 1000,
+        }
+    }
+
+    #[test]
+    fn schedule_and_stops() {
+        let c = cfg();
+        assert_eq!(c.lr_at(0), 0.1);
+        assert_eq!(c.lr_at(1499), 0.1);
+        assert!((c.lr_at(1500) - 0.01).abs() < 1e-9);
+        assert_eq!(c.next_stop(0), 1000);
+        assert_eq!(c.next_stop(1000), 1500);
+        assert_eq!(c.next_stop(1500), 2000);
+        assert_eq!(c.next_stop(2000), 2500);
+        assert_eq!(c.next_stop(1234), 1500);
+        assert!(TrainConfig { lr: f32::NAN, ..c.clone() }.validate().is_err());
+        assert!(TrainConfig { batch: 0, ..c }.validate().is_err());
+    }
+}

@@ -1,0 +1,293 @@
+//! The training loop for one method: everything built once (model, batch buffers, the step program, one
+//! gather dispatch per step position in a chunk, the metric program), then chunks of steps between log
+//! points replayed with no host read-back, a few submissions in flight; at each log point one metric
+//! read-back, a JSON line, and (every N log points) an atomic checkpoint.
+//!
+//! Nothing is lost on interruption: Ctrl-C (the shared `interrupt` flag) stops after the current
+//! submission and writes a checkpoint at that step; a crash loses at most the steps since the last
+//! checkpoint. `--resume` reloads the checkpoint, rewinds the log to it and continues; the batch order is a
+//! function of the step and the kernels are fixed, so it ends where the uninterrupted run would have.
+//! A diverging run (non-finite loss) stops with a message and keeps its last good checkpoint.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::batches::BatchOrder;
+use super::checkpoint::Checkpoint;
+use super::config::TrainConfig;
+use super::eval::{EvalSet, Evaluator, MNIST_MEAN, MNIST_STD};
+use super::method::{Method, Update};
+use super::rundir::{LogPoint, RunDir};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Program, Recorder};
+use crate::nn::{Mlp, MlpSpec};
+use crate::ops::gather::{self, GpuImages};
+
+/// Steps recorded per submission, and submissions allowed in flight: enough to keep the GPU busy while
+/// the host records the next one, few enough for a responsive progress bar and Ctrl-C.
+const STEPS_PER_SUBMIT: u64 = 10;
+const IN_FLIGHT: usize = 2;
+
+/// The data a run trains and evaluates on, resident on the GPU. `sets` are evaluated at every log point
+/// in this order: training set, validation set, test set.
+pub struct GpuData {
+    pub train: GpuImages,
+    pub sets: Vec<EvalSet>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Finished { points: Vec<LogPoint> },
+    Interrupted { at: u64 },
+    Diverged { at: u64, last_checkpoint: Option<u64> },
+}
+
+/// Reports progress; the CLI shows a bar, tests and the browser pass `()`.
+pub trait Progress {
+    fn start(&self, _method: &str, _from: u64, _to: u64) {}
+    fn advance(&self, _step: u64) {}
+    fn point(&self, _p: &LogPoint) {}
+    fn message(&self, _text: &str) {}
+    fn finish(&self) {}
+}
+
+impl Progress for () {}
+
+/// Checkpoint metadata keys.
+const ITERATION: &str = "iteration";
+const WALL: &str = "wall_s";
+const TUNING: &str = "tuning";
+
+pub fn checkpoint_of(mlp: &Mlp, values: Vec<Vec<f32>>, meta: &[(&str, String)]) -> Checkpoint {
+    Checkpoint {
+        tensors: mlp.store.infos.iter().zip(values).map(|(i, v)| (i.name.clone(), i.shape.clone(), v)).collect(),
+        metadata: meta.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+    }
+}
+
+/// Uploads a checkpoint's tensors into the model, checking names and shapes.
+pub fn load_into(gpu: &Gpu, mlp: &Mlp, ck: &Checkpoint, what: &str) -> Result<()> {
+    let mut values = Vec::new();
+    for info in &mlp.store.infos {
+        let (_, shape, v) = ck.tensor(&info.name).ok_or_else(|| Error::Other(format!("{what}: no tensor '{}' for model {}", info.name, mlp.spec.name)))?;
+        if *shape != info.shape {
+            return Err(Error::Other(format!("{what}: '{}' has shape {shape:?}, model {} expects {:?}", info.name, mlp.spec.name, info.shape)));
+        }
+        values.push(v.clone());
+    }
+    mlp.store.upload(gpu, &values)
+}
+
+pub struct MethodRun<'a> {
+    gpu: &'a Gpu,
+    cfg: &'a TrainConfig,
+    method: Method,
+    mlp: Mlp,
+    hyper: crate::Tensor,
+    order: BatchOrder,
+    chunk_indices: crate::Tensor,
+    /// gathers[k]: the batch of step position k in the current chunk.
+    gathers: Vec<Program>,
+    step_body: Program,
+    evaluator: Evaluator,
+}
+
+impl<'a> MethodRun<'a> {
+    /// Builds the model and every program. `init` = None: the seeded initialisation.
+    pub fn new(gpu: &'a Gpu, cfg: &'a TrainConfig, method: Method, data: &GpuData, shuffle: bool) -> Result<MethodRun<'a>> {
+        let mlp = Mlp::new(gpu, MlpSpec::by_name(&cfg.model)?)?;
+        mlp.init(gpu, cfg.seed)?;
+        let buf = mlp.buffers(gpu, cfg.batch);
+        let hyper = gpu.upload_f32(&[4], &[cfg.lr, cfg.lambda, 0.0, 0.0])?;
+        let update = Update::new(gpu, &mlp, method)?;
+        let mut step_body = Program::new();
+        mlp.forward(gpu, &mut step_body, &buf)?;
+        mlp.loss_and_backward(gpu, &mut step_body, &buf)?;
+        update.record(gpu, &mut step_body, &mlp, &hyper)?;
+        let chunk = cfg.log_every.min(cfg.iters.max(1)) as usize;
+        let chunk_indices = gpu.zeros_u32(&[chunk * cfg.batch]);
+        let mut gathers = Vec::with_capacity(chunk);
+        for k in 0..chunk {
+            let mut p = Program::new();
+            gather::gather_normalize(gpu, &mut p, &data.train, &chunk_indices, k * cfg.batch, &[MNIST_MEAN], &[MNIST_STD], &buf.x[0], &buf.labels)?;
+            gathers.push(p);
+        }
+        let evaluator = Evaluator::new(gpu, &mlp, &data.sets, cfg.eval_batch)?;
+        let order = BatchOrder { rows: data.train.rows, batch: cfg.batch, seed: cfg.seed, shuffle };
+        // `buf` and `update` live on inside the recorded programs (dispatches keep their tensors alive).
+        Ok(MethodRun { gpu, cfg, method, mlp, hyper, order, chunk_indices, gathers, step_body, evaluator })
+    }
+
+    pub fn mlp(&self) -> &Mlp {
+        &self.mlp
+    }
+
+    /// Runs steps [from, to) in chunks that end at log points and schedule milestones, without reading
+    /// anything back; stops early (returning the step reached) when `interrupt` is set.
+    pub fn steps(&self, from: u64, to: u64, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<u64> {
+        let gpu = self.gpu;
+        let mut step = from;
+        let mut lr = f32::NAN;
+        while step < to {
+            let end = self.cfg.next_stop(step).min(to);
+            let want_lr = self.cfg.lr_at(step);
+            if want_lr != lr {
+                lr = want_lr;
+                gpu.write_f32(&self.hyper, &[lr, self.cfg.lambda, 0.0, 0.0])?;
+            }
+            let indices = self.order.indices(step, (end - step) as usize);
+            gpu.write_u32(&self.chunk_indices.view(0, &[indices.len()])?, &indices)?;
+            let mut in_flight = VecDeque::new();
+            let chunk_start = step;
+            while step < end {
+                let n = STEPS_PER_SUBMIT.min(end - step);
+                let mut rec = Recorder::new(gpu);
+                for s in step..step + n {
+                    self.gathers[(s - chunk_start) as usize].record(&mut rec);
+                    self.step_body.record(&mut rec);
+                }
+                in_flight.push_back(rec.submit());
+                step += n;
+                if in_flight.len() > IN_FLIGHT {
+                    gpu.wait_for(in_flight.pop_front().expect("non-empty"))?;
+                }
+                // Submitted steps: at most IN_FLIGHT submissions ahead of the GPU.
+                progress.advance(step);
+                if interrupt.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            // The next chunk rewrites the index stream: everything reading it must be done first.
+            if let Some(last) = in_flight.pop_back() {
+                gpu.wait_for(last)?;
+            }
+            if interrupt.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        Ok(step)
+    }
+
+    /// The metrics at the current parameters.
+    pub fn log_point(&self, iter: u64, steps_per_s: f64, wall_s: f64) -> Result<LogPoint> {
+        let m = pollster::block_on(self.evaluator.measure(self.gpu))?;
+        let lambda = self.cfg.lambda as f64;
+        let at = |v: &Vec<f64>, i: usize| v.get(i).copied().unwrap_or(f64::NAN);
+        Ok(LogPoint {
+            iter,
+            train_ce: m.ce[0],
+            objective: m.objective(lambda),
+            objective_l2: m.objective_l2(lambda),
+            path_norm: m.path_norm,
+            active_units: m.active_units,
+            train_acc: m.acc[0],
+            val_ce: at(&m.ce, 1),
+            val_acc: at(&m.acc, 1),
+            test_ce: at(&m.ce, 2),
+            test_acc: at(&m.acc, 2),
+            lr: self.cfg.lr_at(iter.saturating_sub(1)) as f64,
+            steps_per_s,
+            wall_s,
+        })
+    }
+
+    pub fn checkpoint(&self, iter: u64, wall_s: f64) -> Result<Checkpoint> {
+        let values = pollster::block_on(self.mlp.store.download(self.gpu))?;
+        let tuning = self.gpu.tuning_report().into_iter().map(|(k, i)| format!("{k}={i}")).collect::<Vec<_>>().join(";");
+        Ok(checkpoint_of(
+            &self.mlp,
+            values,
+            &[(ITERATION, iter.to_string()), (WALL, format!("{wall_s}")), ("method", self.method.name().into()), ("model", self.cfg.model.clone()), (TUNING, tuning)],
+        ))
+    }
+}
+
+/// Restores the kernel choices a checkpoint recorded (before any program is built).
+pub fn preset_tuning(gpu: &Gpu, ck: &Checkpoint) {
+    if let Some(t) = ck.metadata.get(TUNING) {
+        for entry in t.split(';').filter(|e| !e.is_empty()) {
+            if let Some((k, v)) = entry.rsplit_once('=')
+                && let Ok(i) = v.parse() {
+                    gpu.preset_tuning(k, i);
+                }
+        }
+    }
+}
+
+/// Trains `method` as `cfg` says, logging into `run`; resumes from the run's checkpoint if there is one.
+pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData, run: &RunDir, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<Outcome> {
+    let name = method.name();
+    let ck_path = run.checkpoint_path(name);
+    let resume = if ck_path.is_file() { Some(Checkpoint::load(&ck_path)?) } else { None };
+    if let Some(ck) = &resume {
+        preset_tuning(gpu, ck);
+    }
+    let job = MethodRun::new(gpu, cfg, method, data, true)?;
+    let (mut step, mut wall0, mut points) = (0u64, 0.0f64, Vec::new());
+    if let Some(ck) = &resume {
+        load_into(gpu, &job.mlp, ck, &ck_path.display().to_string())?;
+        step = ck.metadata.get(ITERATION).and_then(|s| s.parse().ok()).ok_or_else(|| Error::Other(format!("{}: no iteration in metadata", ck_path.display())))?;
+        wall0 = ck.metadata.get(WALL).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+        points = run.rewind_log(name, step)?;
+        progress.message(&format!("{name}: resuming at iteration {step} from {}", ck_path.display()));
+    }
+    let started = Instant::now();
+    let wall = |wall0: f64| wall0 + started.elapsed().as_secs_f64();
+    if points.is_empty() {
+        let p = job.log_point(step, 0.0, wall(wall0))?;
+        run.append(name, &p)?;
+        points.push(p);
+    }
+    progress.start(name, step, cfg.iters);
+    let mut last_checkpoint = resume.as_ref().map(|_| step);
+    let mut logs_since_checkpoint = 0;
+    while step < cfg.iters {
+        let target = cfg.next_stop(step);
+        let t = Instant::now();
+        let reached = job.steps(step, target, interrupt, progress)?;
+        let rate = (reached - step) as f64 / t.elapsed().as_secs_f64().max(1e-9);
+        step = reached;
+        if step < target {
+            // Interrupted mid-chunk: keep everything up to here.
+            job.checkpoint(step, wall(wall0))?.save(&ck_path)?;
+            progress.finish();
+            return Ok(Outcome::Interrupted { at: step });
+        }
+        if step % cfg.log_every != 0 && step != cfg.iters {
+            continue; // a schedule milestone, not a log point
+        }
+        let p = job.log_point(step, rate, wall(wall0))?;
+        if !(p.train_ce.is_finite() && p.objective.is_finite()) {
+            progress.finish();
+            progress.message(&format!(
+                "{name}: diverged at iteration {step} (train cross-entropy {}, objective {}); {}",
+                p.train_ce,
+                p.objective,
+                match last_checkpoint {
+                    Some(c) => format!("the last good checkpoint (iteration {c}) is kept in {}", ck_path.display()),
+                    None => "no checkpoint had been written yet".into(),
+                }
+            ));
+            return Ok(Outcome::Diverged { at: step, last_checkpoint });
+        }
+        run.append(name, &p)?;
+        progress.point(&p);
+        points.push(p);
+        logs_since_checkpoint += 1;
+        if logs_since_checkpoint >= cfg.checkpoint_every || step == cfg.iters {
+            job.checkpoint(step, wall(wall0))?.save(&ck_path)?;
+            last_checkpoint = Some(step);
+            logs_since_checkpoint = 0;
+        }
+        if interrupt.load(Ordering::Relaxed) {
+            if last_checkpoint != Some(step) {
+                job.checkpoint(step, wall(wall0))?.save(&ck_path)?;
+            }
+            progress.finish();
+            return Ok(Outcome::Interrupted { at: step });
+        }
+    }
+    progress.finish();
+    Ok(Outcome::Finished { points })
+}

@@ -1,0 +1,115 @@
+//! The training loop end to end on real MNIST (the shipped 10k subset): logs, checkpoints, resuming to
+//! the same result, interruption, divergence.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use pathprox::train::checkpoint::Checkpoint;
+use pathprox::train::config::TrainConfig;
+use pathprox::train::method::Method;
+use pathprox::train::rundir::RunDir;
+use pathprox::train::trainer::{self, Outcome, Progress};
+
+fn cfg() -> TrainConfig {
+    let mut c = pathprox::tasks::preset("task1").unwrap();
+    c.iters = 40;
+    c.log_every = 20;
+    c.batch = 50;
+    c.data_dir = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/data").into());
+    c
+}
+
+fn temp_root(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("pathprox-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+/// Sets the interrupt flag once the loop has passed `at`.
+struct StopAt<'a> {
+    at: u64,
+    flag: &'a AtomicBool,
+    seen: AtomicU64,
+}
+
+impl Progress for StopAt<'_> {
+    fn advance(&self, step: u64) {
+        self.seen.fetch_max(step, Ordering::Relaxed);
+        if step >= self.at {
+            self.flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn final_params(run: &RunDir, method: &str) -> Checkpoint {
+    Checkpoint::load(&run.checkpoint_path(method)).unwrap()
+}
+
+#[test]
+fn a_run_writes_logs_and_checkpoints_and_resumes_to_the_same_result() {
+    let gpu = &common::gpus()[0];
+    let c = cfg();
+    let (data, info) = pathprox::tasks::load_data(gpu, &c, &|_| {}).unwrap();
+    let method = Method::PathProx { balance: true };
+    let no = AtomicBool::new(false);
+
+    // Uninterrupted.
+    let root = temp_root("straight");
+    let run = RunDir::create(&root, "task1").unwrap();
+    run.write_config(&c, info.clone()).unwrap();
+    let Outcome::Finished { points } = trainer::train_method(gpu, &c, method, &data, &run, &no, &()).unwrap() else { panic!("did not finish") };
+    assert_eq!(points.iter().map(|p| p.iter).collect::<Vec<_>>(), vec![0, 20, 40]);
+    assert!(points[2].train_ce < points[0].train_ce, "training should lower the loss: {points:?}");
+    assert!(points.iter().all(|p| p.val_acc >= 0.0 && p.test_acc <= 1.0 && p.active_units <= 100.0));
+    let log = std::fs::read_to_string(run.log_path("pathprox")).unwrap();
+    assert_eq!(log.lines().count(), 3);
+    let straight = final_params(&run, "pathprox");
+    assert_eq!(straight.metadata["iteration"], "40");
+    assert_eq!(straight.tensors.iter().map(|t| t.0.as_str()).collect::<Vec<_>>()[..2], ["fc1.weight", "fc1.bias"]);
+    assert_eq!(straight.tensors[0].1, vec![400, 784]);
+    assert_eq!(run.read_config().unwrap(), c);
+
+    // Interrupted part-way (as Ctrl-C does), then resumed.
+    let root2 = temp_root("resumed");
+    let run2 = RunDir::create(&root2, "task1").unwrap();
+    run2.write_config(&c, info).unwrap();
+    let flag = AtomicBool::new(false);
+    let stop = StopAt { at: 25, flag: &flag, seen: AtomicU64::new(0) };
+    let out = trainer::train_method(gpu, &c, method, &data, &run2, &flag, &stop).unwrap();
+    let Outcome::Interrupted { at } = out else { panic!("expected an interruption, got {out:?}") };
+    assert!(at > 20 && at < 40, "stopped at {at}");
+    assert_eq!(final_params(&run2, "pathprox").metadata["iteration"], at.to_string());
+    let Outcome::Finished { points: resumed } = trainer::train_method(gpu, &c, method, &data, &run2, &no, &()).unwrap() else { panic!("resume did not finish") };
+    assert_eq!(resumed.iter().map(|p| p.iter).collect::<Vec<_>>(), vec![0, 20, 40]);
+    let after = final_params(&run2, "pathprox");
+    for (a, b) in straight.tensors.iter().zip(&after.tensors) {
+        assert!(a.2 == b.2, "{}: a resumed run must end bit-identical to an uninterrupted one", a.0);
+    }
+    assert_eq!(points[2].objective, resumed[2].objective);
+    let _ = std::fs::remove_dir_all(root);
+    let _ = std::fs::remove_dir_all(root2);
+}
+
+#[test]
+fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
+    let gpu = &common::gpus()[0];
+    let mut c = cfg();
+    // A sane rate for 20 steps, then an absurd one.
+    c.lr = 0.1;
+    c.lr_milestones = vec![20];
+    c.lr_gamma = 1e9;
+    let (data, info) = pathprox::tasks::load_data(gpu, &c, &|_| {}).unwrap();
+    let root = temp_root("diverge");
+    let run = RunDir::create(&root, "task1").unwrap();
+    run.write_config(&c, info).unwrap();
+    let out = trainer::train_method(gpu, &c, Method::WeightDecay, &data, &run, &AtomicBool::new(false), &()).unwrap();
+    assert_eq!(out, Outcome::Diverged { at: 40, last_checkpoint: Some(20) });
+    let kept = final_params(&run, "wd");
+    assert_eq!(kept.metadata["iteration"], "20");
+    assert!(kept.tensors.iter().all(|t| t.2.iter().all(|v| v.is_finite())), "the kept checkpoint is the good one");
+    let log = std::fs::read_to_string(run.log_path("wd")).unwrap();
+    assert_eq!(log.lines().count(), 2, "no log line for the diverged point");
+    let _ = std::fs::remove_dir_all(root);
+}
