@@ -95,6 +95,36 @@ enum Command {
     Task2(TaskArgs),
     /// List the adapters wgpu can see, best first.
     Adapters,
+    /// Run N steps of a method on a fixed batch (the first B training images) and write the parameters.
+    Step {
+        /// mlp-6-400, mlp-3-400-factorized, mlp-3-800 or mlp-3-800-factorized.
+        #[arg(long)]
+        model: String,
+        /// wd, pathprox, pathprox-nobalance, pathnorm-sgd, lasso or group-lasso.
+        #[arg(long)]
+        method: String,
+        /// Initial parameters (safetensors); default: the seeded initialisation.
+        #[arg(long)]
+        init: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where the data files are (default: data/).
+        #[arg(long = "data", alias = "data-dir")]
+        data_dir: Option<String>,
+        #[arg(long, default_value = "mnist")]
+        dataset: pathprox::data::DatasetKind,
+        #[arg(long, default_value_t = 1)]
+        iters: u64,
+        #[arg(long, default_value_t = 200)]
+        batch: usize,
+        #[arg(long, default_value_t = 0.1)]
+        lr: f32,
+        #[arg(long, default_value_t = 1e-4)]
+        lambda: f32,
+        /// Output safetensors file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print GFLOP/s of the kernels at the paper's shapes and the time of a Task-1 training step.
     Bench {
         /// Skip the largest problems.
@@ -150,6 +180,24 @@ fn run(cli: Cli) -> pathprox::Result<()> {
     match &cli.command {
         Command::Task1(args) => run_task(&cli, "task1", args)?,
         Command::Task2(args) => run_task(&cli, "task2", args)?,
+        Command::Step { model, method, init, seed, data_dir, dataset, iters, batch, lr, lambda, out } => {
+            let gpu = open_gpu(&cli)?;
+            let args = pathprox::tasks::step::StepArgs {
+                model: model.clone(),
+                method: method.clone(),
+                init: init.clone(),
+                seed: *seed,
+                data_dir: data_dir.clone(),
+                dataset: *dataset,
+                iters: *iters,
+                batch: *batch,
+                lr: *lr,
+                lambda: *lambda,
+                out: out.clone(),
+            };
+            pathprox::tasks::step::step(&gpu, &args)?;
+            println!("wrote {}", out.display());
+        }
         Command::Adapters => {
             let adapters = pollster::block_on(adapter::list(&choice(&cli)?));
             if adapters.is_empty() {

@@ -3,6 +3,7 @@
 //! with a progress bar, then print the summary table and draw the figures.
 
 pub mod progress;
+pub mod step;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

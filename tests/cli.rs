@@ -1,0 +1,77 @@
+//! The command line as a user meets it: exit codes, error messages, and short real runs.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn pathprox(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pathprox")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run pathprox");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn temp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("pathprox-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+#[test]
+fn adapters_lists_at_least_one_and_bad_choices_fail_cleanly() {
+    let (ok, out, _) = pathprox(&["adapters"]);
+    assert!(ok && out.starts_with("* "), "{out}");
+    let (ok, _, err) = pathprox(&["--backend", "cuda", "adapters"]);
+    assert!(!ok && err.contains("unknown backend 'cuda'"), "{err}");
+    let (ok, _, err) = pathprox(&["--adapter", "no-such-gpu", "bench", "--quick"]);
+    assert!(!ok && err.contains("no adapter matches") && !err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_settings_and_missing_data_are_clear_errors() {
+    let (ok, _, err) = pathprox(&["task1", "--methods", "wd,sgdx", "--iters", "1"]);
+    assert!(!ok && err.contains("unknown method 'sgdx'"), "{err}");
+    let (ok, _, err) = pathprox(&["task1", "--lr=-1", "--iters", "1"]);
+    assert!(!ok && err.contains("--lr"), "{err}");
+    let empty = temp("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, _, err) = pathprox(&["task1", "--iters", "1", "--data-dir", empty.to_str().unwrap(), "--runs-dir", empty.to_str().unwrap()]);
+    assert!(!ok && err.contains("download") && !err.contains("panicked"), "{err}");
+    let (ok, _, err) = pathprox(&["task1", "--resume", empty.to_str().unwrap()]);
+    assert!(!ok && err.contains("not a run directory"), "{err}");
+}
+
+#[test]
+fn task1_runs_end_to_end_on_the_shipped_subset() {
+    let runs = temp("task1");
+    let (ok, out, err) = pathprox(&["task1", "--iters", "6", "--log-every", "3", "--batch", "20", "--data-dir", "data", "--runs-dir", runs.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(err.contains("note:") && err.contains("subset"), "the data note must be printed: {err}");
+    let dir = PathBuf::from(out.lines().find_map(|l| l.strip_prefix("run directory: ")).expect("run directory printed"));
+    for f in ["config.json", "wd.jsonl", "pathprox.jsonl", "checkpoints/wd.safetensors", "checkpoints/pathprox.safetensors"] {
+        assert!(dir.join(f).is_file(), "missing {f}");
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("pathprox.jsonl")).unwrap().lines().count(), 3);
+    let _ = std::fs::remove_dir_all(runs);
+}
+
+#[test]
+fn step_runs_fixed_batch_updates_that_compose() {
+    let dir = temp("step");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let common = ["--model", "mlp-3-400-factorized", "--method", "pathprox", "--batch", "16", "--lr", "0.3", "--data", "data"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["step"];
+        args.extend_from_slice(&common);
+        args.extend_from_slice(extra);
+        let (ok, _, err) = pathprox(&args);
+        assert!(ok, "{err}");
+    };
+    run(&["--iters", "2", "--out", &p("two.safetensors")]);
+    run(&["--iters", "1", "--init", &p("two.safetensors"), "--out", &p("three_a.safetensors")]);
+    run(&["--iters", "3", "--out", &p("three_b.safetensors")]);
+    let a = pathprox::train::checkpoint::Checkpoint::load(std::path::Path::new(&p("three_a.safetensors"))).unwrap();
+    let b = pathprox::train::checkpoint::Checkpoint::load(std::path::Path::new(&p("three_b.safetensors"))).unwrap();
+    assert_eq!(a.tensors, b.tensors, "2 steps then 1 must equal 3 steps (same batch, no shuffling)");
+    let (ok, _, err) = pathprox(&["step", "--model", "mlp-9", "--method", "wd", "--out", &p("x.safetensors"), "--data", "data"]);
+    assert!(!ok && err.contains("unknown model"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
