@@ -20,6 +20,11 @@ fn adapters_lists_at_least_one_and_bad_choices_fail_cleanly() {
     assert!(ok && out.starts_with("* "), "{out}");
     let (ok, _, err) = pathprox(&["--backend", "cuda", "adapters"]);
     assert!(!ok && err.contains("unknown backend 'cuda'"), "{err}");
+    // No adapter at all (no Metal on Linux): non-zero exit, a message saying what to install, no panic.
+    if cfg!(target_os = "linux") {
+        let (ok, _, err) = pathprox(&["--backend", "metal", "bench", "--quick"]);
+        assert!(!ok && err.contains("no GPU adapter found") && err.contains("apt-get install") && !err.contains("panicked"), "{err}");
+    }
     let (ok, _, err) = pathprox(&["--adapter", "no-such-gpu", "bench", "--quick"]);
     assert!(!ok && err.contains("no adapter matches") && !err.contains("panicked"), "{err}");
 }

@@ -43,6 +43,12 @@ pub fn parse_backends(names: &str) -> Result<wgpu::Backends> {
     Ok(backends)
 }
 
+/// "vulkan, gl" for messages.
+pub fn backend_names(b: wgpu::Backends) -> String {
+    let names = [(wgpu::Backends::VULKAN, "vulkan"), (wgpu::Backends::GL, "gl"), (wgpu::Backends::METAL, "metal"), (wgpu::Backends::DX12, "dx12"), (wgpu::Backends::BROWSER_WEBGPU, "webgpu")];
+    names.iter().filter(|(f, _)| b.contains(*f)).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+}
+
 /// The instance every adapter search starts from. `WGPU_BACKEND` is honoured unless `backends` overrides it.
 pub fn instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
@@ -109,7 +115,7 @@ pub async fn select(choice: &AdapterChoice) -> Result<wgpu::Adapter> {
     if adapters.is_empty() {
         adapters = list(choice).await;
     }
-    let searched = format!("{:?}", choice.backends.unwrap_or(wgpu::Backends::all()));
+    let searched = backend_names(choice.backends.unwrap_or(wgpu::Backends::all()));
     if adapters.is_empty() {
         return Err(Error::NoAdapter { backends: searched });
     }
