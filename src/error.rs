@@ -45,6 +45,10 @@ pub enum Error {
     #[error("reading a buffer back from the GPU failed: {0}")]
     ReadBack(String),
 
+    /// The report layer: a run directory or log that could not be read, a figure that could not be written.
+    #[error("{}: {msg}", path.display())]
+    Report { path: std::path::PathBuf, msg: String },
+
     #[error("{0}")]
     Other(String),
 }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod gpu;
 pub mod nn;
 pub mod ops;
+pub mod report;
 
 pub use error::{Error, Result};
 pub use gpu::{AdapterChoice, Gpu, Tensor};
