@@ -28,6 +28,11 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// (Re)draw the figures of a training run into RUN_DIR/figures/ and print their paths and the summary table.
+    Plot {
+        /// A run directory: config.json and one <method>.jsonl per method.
+        run_dir: std::path::PathBuf,
+    },
 }
 
 fn choice(cli: &Cli) -> pathprox::Result<AdapterChoice> {
@@ -59,6 +64,12 @@ fn run(cli: Cli) -> pathprox::Result<()> {
             let gpu = open_gpu(&cli)?;
             let rows = pathprox::bench::matmul_rows(&gpu, quick)?;
             pathprox::bench::print_table(&gpu, &rows);
+        }
+        Command::Plot { run_dir } => {
+            for path in pathprox::report::write_figures(&run_dir)? {
+                println!("{}", path.display());
+            }
+            print!("\n{}", pathprox::report::summary_table(&run_dir)?);
         }
     }
     Ok(())
