@@ -343,7 +343,9 @@ fn grid_caption(run: &Run, s: &super::SparsityLog) -> String {
         let mut v: Vec<f64> = s.points.iter().filter_map(f).collect();
         v.sort_by(f64::total_cmp);
         v.dedup();
-        v.iter().map(|x| super::num(*x)).collect::<Vec<_>>().join(", ")
+        // One notation per list: {1e-4, 1e-3, 1e-2}, not {1e-4, 1e-3, 0.01}.
+        let sci = v.iter().any(|x| super::num(*x).contains('e'));
+        v.iter().map(|x| if sci { format!("{x:e}") } else { super::num(*x) }).collect::<Vec<_>>().join(", ")
     };
     let (lrs, lambdas) = (values(|p| p.lr), values(|p| p.lambda));
     if lrs.is_empty() || lambdas.is_empty() {
