@@ -61,6 +61,10 @@ pub enum Error {
     #[error("{file}: {algo} checksum mismatch: expected {expected}, got {actual}")]
     Checksum { file: String, algo: &'static str, expected: String, actual: String },
 
+    /// The report layer: a run directory or log that could not be read, a figure that could not be written.
+    #[error("{}: {msg}", path.display())]
+    Report { path: std::path::PathBuf, msg: String },
+
     #[error("{0}")]
     Other(String),
 }

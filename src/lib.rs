@@ -20,6 +20,7 @@ pub mod error;
 pub mod gpu;
 pub mod nn;
 pub mod ops;
+pub mod report;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tasks;
 pub mod train;

@@ -29,10 +29,10 @@ struct TaskArgs {
     iters: Option<u64>,
     /// Learning rate γ.
     #[arg(long)]
-    lr: Option<f32>,
+    lr: Option<f64>,
     /// Regularisation strength λ.
     #[arg(long)]
-    lambda: Option<f32>,
+    lambda: Option<f64>,
     /// Mini-batch size.
     #[arg(long)]
     batch: Option<usize>,
@@ -118,9 +118,9 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         batch: usize,
         #[arg(long, default_value_t = 0.1)]
-        lr: f32,
+        lr: f64,
         #[arg(long, default_value_t = 1e-4)]
-        lambda: f32,
+        lambda: f64,
         /// Output safetensors file.
         #[arg(long)]
         out: PathBuf,
@@ -141,6 +141,11 @@ enum Command {
         /// Mirror to fetch from (the file names are appended). Default: the well-known public mirror.
         #[arg(long)]
         base_url: Option<String>,
+    },
+    /// (Re)draw the figures of a training run into RUN_DIR/figures/ and print their paths and the summary table.
+    Plot {
+        /// A run directory: config.json and one <method>.jsonl per method.
+        run_dir: std::path::PathBuf,
     },
 }
 
@@ -229,6 +234,12 @@ fn run(cli: Cli) -> pathprox::Result<()> {
                     Outcome::Downloaded { bytes } => println!("{}: downloaded {bytes} bytes, checksum ok", r.path.display()),
                 }
             }
+        }
+        Command::Plot { run_dir } => {
+            for path in pathprox::report::write_figures(run_dir)? {
+                println!("{}", path.display());
+            }
+            print!("\n{}", pathprox::report::summary_table(run_dir)?);
         }
     }
     Ok(())

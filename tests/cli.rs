@@ -50,7 +50,8 @@ fn task1_runs_end_to_end_on_the_shipped_subset() {
     assert!(ok, "{err}");
     assert!(err.contains("note:") && err.contains("subset"), "the data note must be printed: {err}");
     let dir = PathBuf::from(out.lines().find_map(|l| l.strip_prefix("run directory: ")).expect("run directory printed"));
-    for f in ["config.json", "wd.jsonl", "pathprox.jsonl", "checkpoints/wd.safetensors", "checkpoints/pathprox.safetensors"] {
+    assert!(out.contains("| weight decay") && out.contains("| PathProx"), "summary table printed: {out}");
+    for f in ["config.json", "wd.jsonl", "pathprox.jsonl", "checkpoints/wd.safetensors", "checkpoints/pathprox.safetensors", "figures/objective.png", "figures/active_units.png", "figures/accuracy.png"] {
         assert!(dir.join(f).is_file(), "missing {f}");
     }
     assert_eq!(std::fs::read_to_string(dir.join("pathprox.jsonl")).unwrap().lines().count(), 3);

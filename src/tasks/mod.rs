@@ -22,8 +22,8 @@ use crate::train::trainer::{self, GpuData, Outcome, Progress};
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub iters: Option<u64>,
-    pub lr: Option<f32>,
-    pub lambda: Option<f32>,
+    pub lr: Option<f64>,
+    pub lambda: Option<f64>,
     pub batch: Option<usize>,
     pub seed: Option<u64>,
     pub methods: Option<Vec<String>>,
@@ -39,7 +39,7 @@ pub const TASKS: [&str; 2] = ["task1", "task2"];
 
 /// The paper's settings for a task (ALGORITHM.md, "Tasks and the reference settings").
 pub fn preset(task: &str) -> Result<TrainConfig> {
-    let base = |model: &str, lr: f32, iters: u64| TrainConfig {
+    let base = |model: &str, lr: f64, iters: u64| TrainConfig {
         task: task.to_string(),
         model: model.to_string(),
         methods: vec!["wd".into(), "pathprox".into()],
@@ -186,5 +186,8 @@ pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Optio
             Outcome::Diverged { .. } => {}
         }
     }
+    let figures = crate::report::write_figures(&run.path)?;
+    say(&format!("figures: {}", figures.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")));
+    println!("\n{}", crate::report::summary_table(&run.path)?);
     Ok(run.path)
 }

@@ -25,8 +25,8 @@ pub struct StepArgs {
     pub dataset: DatasetKind,
     pub iters: u64,
     pub batch: usize,
-    pub lr: f32,
-    pub lambda: f32,
+    pub lr: f64,
+    pub lambda: f64,
     pub out: PathBuf,
 }
 

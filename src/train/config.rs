@@ -9,8 +9,8 @@ pub struct TrainConfig {
     pub model: String,
     /// Method names (`Method::parse`), run one after the other from the same initialisation.
     pub methods: Vec<String>,
-    pub lr: f32,
-    pub lambda: f32,
+    pub lr: f64,
+    pub lambda: f64,
     pub batch: usize,
     pub iters: u64,
     /// Initialisation and batch order (the same for every method, so they start from the same network).
@@ -23,7 +23,7 @@ pub struct TrainConfig {
     #[serde(default)]
     pub lr_milestones: Vec<u64>,
     #[serde(default = "one")]
-    pub lr_gamma: f32,
+    pub lr_gamma: f64,
     /// "mnist" or "fashion-mnist".
     pub dataset: String,
     pub data_dir: Option<String>,
@@ -31,13 +31,13 @@ pub struct TrainConfig {
     pub eval_batch: usize,
 }
 
-fn one() -> f32 {
+fn one() -> f64 {
     1.0
 }
 
 impl TrainConfig {
     /// γ at iteration `step` (0-based: the step that takes the model from `step` to `step + 1`).
-    pub fn lr_at(&self, step: u64) -> f32 {
+    pub fn lr_at(&self, step: u64) -> f64 {
         let passed = self.lr_milestones.iter().filter(|&&m| step >= m).count();
         self.lr * self.lr_gamma.powi(passed as i32)
     }
@@ -105,7 +105,7 @@ mod tests {
         assert_eq!(c.next_stop(1500), 2000);
         assert_eq!(c.next_stop(2000), 2500);
         assert_eq!(c.next_stop(1234), 1500);
-        assert!(TrainConfig { lr: f32::NAN, ..c.clone() }.validate().is_err());
+        assert!(TrainConfig { lr: f64::NAN, ..c.clone() }.validate().is_err());
         assert!(TrainConfig { batch: 0, ..c }.validate().is_err());
     }
 }

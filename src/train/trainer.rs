@@ -99,7 +99,7 @@ impl<'a> MethodRun<'a> {
         let mlp = Mlp::new(gpu, MlpSpec::by_name(&cfg.model)?)?;
         mlp.init(gpu, cfg.seed)?;
         let buf = mlp.buffers(gpu, cfg.batch);
-        let hyper = gpu.upload_f32(&[4], &[cfg.lr, cfg.lambda, 0.0, 0.0])?;
+        let hyper = gpu.upload_f32(&[4], &[cfg.lr as f32, cfg.lambda as f32, 0.0, 0.0])?;
         let update = Update::new(gpu, &mlp, method)?;
         let mut step_body = Program::new();
         mlp.forward(gpu, &mut step_body, &buf)?;
@@ -128,13 +128,13 @@ impl<'a> MethodRun<'a> {
     pub fn steps(&self, from: u64, to: u64, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<u64> {
         let gpu = self.gpu;
         let mut step = from;
-        let mut lr = f32::NAN;
+        let mut lr = f64::NAN;
         while step < to {
             let end = self.cfg.next_stop(step).min(to);
             let want_lr = self.cfg.lr_at(step);
             if want_lr != lr {
                 lr = want_lr;
-                gpu.write_f32(&self.hyper, &[lr, self.cfg.lambda, 0.0, 0.0])?;
+                gpu.write_f32(&self.hyper, &[lr as f32, self.cfg.lambda as f32, 0.0, 0.0])?;
             }
             let indices = self.order.indices(step, (end - step) as usize);
             gpu.write_u32(&self.chunk_indices.view(0, &[indices.len()])?, &indices)?;
@@ -172,7 +172,7 @@ impl<'a> MethodRun<'a> {
     /// The metrics at the current parameters.
     pub fn log_point(&self, iter: u64, steps_per_s: f64, wall_s: f64) -> Result<LogPoint> {
         let m = pollster::block_on(self.evaluator.measure(self.gpu))?;
-        let lambda = self.cfg.lambda as f64;
+        let lambda = self.cfg.lambda;
         let at = |v: &Vec<f64>, i: usize| v.get(i).copied().unwrap_or(f64::NAN);
         Ok(LogPoint {
             iter,
@@ -186,7 +186,7 @@ impl<'a> MethodRun<'a> {
             val_acc: at(&m.acc, 1),
             test_ce: at(&m.ce, 2),
             test_acc: at(&m.acc, 2),
-            lr: self.cfg.lr_at(iter.saturating_sub(1)) as f64,
+            lr: self.cfg.lr_at(iter.saturating_sub(1)),
             steps_per_s,
             wall_s,
         })
