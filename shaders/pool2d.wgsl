@@ -36,14 +36,19 @@ fn window_index(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid.x;
 }
 
-// Element (within the plane-slice) of the top-left corner of window i (i < p.windows).
-fn corner(i: u32) -> u32 {
+// Window i (i < p.windows) as (plane, row, column) of y: the only integer divisions, done once, as
+// llvmpipe computes them lane by lane.
+fn window(i: u32) -> vec3<u32> {
     let plane_len = p.ho * p.wo;
     let plane = i / plane_len;
     let r = i - plane * plane_len;
     let oh = r / p.wo;
-    let ow = r - oh * p.wo;
-    return plane * p.h * p.w + 2u * oh * p.w + 2u * ow;
+    return vec3<u32>(plane, oh, r - oh * p.wo);
+}
+
+// Element (within the planes this dispatch covers) of the top-left corner of window `win`.
+fn corner(win: vec3<u32>) -> u32 {
+    return win.x * p.h * p.w + 2u * win.y * p.w + 2u * win.z;
 }
 
 fn is_nan(v: f32) -> bool {
@@ -71,18 +76,17 @@ fn load_window(c: u32) -> vec4<f32> {
     return vec4<f32>(src[s], src[s + 1u], src[s + p.w], src[s + p.w + 1u]);
 }
 
-// Writes v to the window at corner c, and zeros to the dropped column/row elements this window owns:
+// Writes v to the four dx elements of window `win`, and zeros to the dropped column/row elements it owns:
 // the last window of a row owns column W-1 beside it (W odd), the last row of windows owns row H-1
 // below it (H odd), and the window in the last row and column owns the corner (H-1, W-1).
-fn store_window_grad(i: u32, c: u32, v: vec4<f32>) {
-    let d = p.dst_base + c;
+fn store_window_grad(win: vec3<u32>, v: vec4<f32>) {
+    let d = p.dst_base + corner(win);
     dst[d] = v.x;
     dst[d + 1u] = v.y;
     dst[d + p.w] = v.z;
     dst[d + p.w + 1u] = v.w;
-    let r = i % (p.ho * p.wo);
-    let last_col = (p.w & 1u) == 1u && (r % p.wo) == p.wo - 1u;
-    let last_row = (p.h & 1u) == 1u && (r / p.wo) == p.ho - 1u;
+    let last_col = (p.w & 1u) == 1u && win.z == p.wo - 1u;
+    let last_row = (p.h & 1u) == 1u && win.y == p.ho - 1u;
     if (last_col) {
         dst[d + 2u] = 0.0;
         dst[d + p.w + 2u] = 0.0;
@@ -101,7 +105,7 @@ fn store_window_grad(i: u32, c: u32, v: vec4<f32>) {
 fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = window_index(wid, nwg, lid);
     if (i < p.windows) {
-        let v = load_window(corner(i));
+        let v = load_window(corner(window(i)));
         dst[p.dst_base + i] = v[argmax4(v)];
     }
 }
@@ -111,11 +115,11 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = window_index(wid, nwg, lid);
     if (i < p.windows) {
-        let c = corner(i);
-        let k = argmax4(load_window(c));
+        let win = window(i);
+        let k = argmax4(load_window(corner(win)));
         let g = grad[p.grad_base + i];
         let v = vec4<f32>(select(0.0, g, k == 0u), select(0.0, g, k == 1u), select(0.0, g, k == 2u), select(0.0, g, k == 3u));
-        store_window_grad(i, c, v);
+        store_window_grad(win, v);
     }
 }
 
@@ -124,7 +128,7 @@ fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 fn avg_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = window_index(wid, nwg, lid);
     if (i < p.windows) {
-        let v = load_window(corner(i));
+        let v = load_window(corner(window(i)));
         dst[p.dst_base + i] = ((v.x + v.y) + (v.z + v.w)) * 0.25;
     }
 }
@@ -135,6 +139,6 @@ fn avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let i = window_index(wid, nwg, lid);
     if (i < p.windows) {
         let g = src[p.src_base + i] * 0.25;
-        store_window_grad(i, corner(i), vec4<f32>(g));
+        store_window_grad(window(i), vec4<f32>(g));
     }
 }
