@@ -1,5 +1,6 @@
 // conv2d_wgrad.wgsl — the weight gradient of a 3×3 conv (stride 1, padding 1, NCHW), as partial sums over
-// chunks of pixels. Compiled after conv2d_tile.wgsl.
+// chunks of pixels: what its variants share. Compiled after conv2d_tile.wgsl and before
+// conv2d_wgrad_reg.wgsl (portable) or conv2d_wgrad_sg.wgsl (8-wide subgroups).
 //
 //   dw[m, c, t] = Σ_{n, h, w} dy[n, m, h, w] · x[n, c, h + kh - 1, w + kw - 1]      (t = kh·3 + kw)
 //
@@ -22,17 +23,10 @@ struct Params {
     tiles_img: u32,       // tiles per group of TB images
     tiles: u32,           // tiles in the dispatch
     tiles_per_chunk: u32, // tiles summed by one invocation
-    c_blocks: u32,        // ceil(Cin / TC)
+    c_blocks: u32,        // blocks of input channels: ceil(Cin / TC) (reg), ceil(Cin / (8·TC)) (sg)
     m_blocks: u32,        // ceil(Cout / TM)
     slot0: u32,           // first output slot of this dispatch
 }
-
-const TM: u32 = 4u;   // output channels per invocation
-const TC: u32 = 2u;   // input channels per invocation (at most 4)
-const TB: u32 = 1u;   // images per tile
-const TR: u32 = 1u;   // rows per tile (TB·TR ≤ 8)
-const TW: u32 = 8u;   // columns per tile
-const WG: u32 = 64u;  // invocations per workgroup
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -125,39 +119,19 @@ fn store_channel(acc: ptr<function, Acc>, slot: u32, m0: u32, c0: u32, c: u32) {
     }
 }
 
-// Grid: x over blocks of WG (input-block, output-block) pairs, y over chunks.
-@compute @workgroup_size(WG)
-fn weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let c0 = (gid.x % p.c_blocks) * TC;
-    let m0 = (gid.x / p.c_blocks) * TM;
-    if (m0 >= p.c_out) { return; }
-    // Channels past the edge read clamped (valid) planes and are not stored.
-    var m_at: array<u32, TM>;
-    for (var m = 0u; m < TM; m++) { m_at[m] = min(m0 + m, p.c_out - 1u); }
 
-    var acc: Acc;
-    let first = wid.y * p.tiles_per_chunk;
-    let count = min(p.tiles_per_chunk, p.tiles - first);
-    for (var k = 0u; k < count; k++) {
-        var g = geometry(first + k);
-        var d: Grads;
-        load_grads(&d, &g, &m_at, 0u);
-        if (ROWS > 1u) { load_grads(&d, &g, &m_at, 1u); }
-        if (ROWS > 2u) { load_grads(&d, &g, &m_at, 2u); }
-        if (ROWS > 3u) { load_grads(&d, &g, &m_at, 3u); }
-        if (ROWS > 4u) { load_grads(&d, &g, &m_at, 4u); }
-        if (ROWS > 5u) { load_grads(&d, &g, &m_at, 5u); }
-        if (ROWS > 6u) { load_grads(&d, &g, &m_at, 6u); }
-        if (ROWS > 7u) { load_grads(&d, &g, &m_at, 7u); }
-        channel(&acc, &d, &g, min(c0 + 0u, p.c_in - 1u), 0u);
-        if (TC > 1u) { channel(&acc, &d, &g, min(c0 + 1u, p.c_in - 1u), 1u); }
-        if (TC > 2u) { channel(&acc, &d, &g, min(c0 + 2u, p.c_in - 1u), 2u); }
-        if (TC > 3u) { channel(&acc, &d, &g, min(c0 + 3u, p.c_in - 1u), 3u); }
-    }
+// The whole tile for the TC input channels from c0 (clamped to the last channel; surplus ones are not stored).
+fn accumulate_tile(acc: ptr<function, Acc>, d: ptr<function, Grads>, g: ptr<function, Geom>, c0: u32) {
+    channel(acc, d, g, min(c0, p.c_in - 1u), 0u);
+    if (TC > 1u) { channel(acc, d, g, min(c0 + 1u, p.c_in - 1u), 1u); }
+    if (TC > 2u) { channel(acc, d, g, min(c0 + 2u, p.c_in - 1u), 2u); }
+    if (TC > 3u) { channel(acc, d, g, min(c0 + 3u, p.c_in - 1u), 3u); }
+}
 
-    let slot = (p.slot0 + wid.y) * p.c_out * p.c_in * 9u;
-    store_channel(&acc, slot, m0, c0, 0u);
-    if (TC > 1u) { store_channel(&acc, slot, m0, c0, 1u); }
-    if (TC > 2u) { store_channel(&acc, slot, m0, c0, 2u); }
-    if (TC > 3u) { store_channel(&acc, slot, m0, c0, 3u); }
+// Writes the invocation's sums to partial-sum slot `slot` (an element offset).
+fn store_sums(acc: ptr<function, Acc>, slot: u32, m0: u32, c0: u32) {
+    store_channel(acc, slot, m0, c0, 0u);
+    if (TC > 1u) { store_channel(acc, slot, m0, c0, 1u); }
+    if (TC > 2u) { store_channel(acc, slot, m0, c0, 2u); }
+    if (TC > 3u) { store_channel(acc, slot, m0, c0, 3u); }
 }

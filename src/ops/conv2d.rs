@@ -8,7 +8,8 @@
 //!   data gradient (which is the same convolution with the kernel transposed and flipped). The subgroup
 //!   variant (lavapipe) shares kernel taps across the 8 lanes with `subgroupBroadcast`; the register
 //!   variant is the portable one (OpenGL, GPUs). Which runs is measured per adapter and shape (`Gpu::tune`).
-//! - `conv2d_wgrad.wgsl`: weight-gradient partial sums over chunks of pixels;
+//! - `conv2d_wgrad.wgsl` + `conv2d_wgrad_sg.wgsl` / `conv2d_wgrad_reg.wgsl`: weight-gradient partial sums
+//!   over chunks of pixels, again with a subgroup and a portable variant;
 //!   `conv2d_reduce.wgsl`: the bias gradient and the sum of partial-sum slots.
 //!
 //! Tests: `tests/kernels/conv2d.rs`.
@@ -42,21 +43,34 @@ macro_rules! conv_shader {
 
 pub static SHADER_SG: Shader = conv_shader!("conv2d_sg", true);
 pub static SHADER_REG: Shader = conv_shader!("conv2d_reg", false);
-pub static SHADER_WGRAD: Shader = Shader {
-    name: "conv2d_wgrad",
-    source: concat!(include_str!("../../shaders/conv2d_tile.wgsl"), include_str!("../../shaders/conv2d_wgrad.wgsl")),
-    subgroups: false,
-};
+macro_rules! wgrad_shader {
+    ($name:literal, $subgroups:expr) => {
+        Shader {
+            name: $name,
+            source: concat!(
+                include_str!("../../shaders/conv2d_tile.wgsl"),
+                include_str!("../../shaders/conv2d_wgrad.wgsl"),
+                include_str!(concat!("../../shaders/", $name, ".wgsl"))
+            ),
+            subgroups: $subgroups,
+        }
+    };
+}
+
+pub static SHADER_WGRAD_SG: Shader = wgrad_shader!("conv2d_wgrad_sg", true);
+pub static SHADER_WGRAD_REG: Shader = wgrad_shader!("conv2d_wgrad_reg", false);
 pub static SHADER_REDUCE: Shader = Shader { name: "conv2d_reduce", source: include_str!("../../shaders/conv2d_reduce.wgsl"), subgroups: false };
 
 const CONV_BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 pub static CONV_SG: KernelDef = KernelDef { shader: &SHADER_SG, entry: "conv", bindings: CONV_BINDINGS };
 pub static CONV_REG: KernelDef = KernelDef { shader: &SHADER_REG, entry: "conv", bindings: CONV_BINDINGS };
-pub static WEIGHT_GRAD: KernelDef = KernelDef { shader: &SHADER_WGRAD, entry: "weight_grad", bindings: &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite] };
+const WGRAD_BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite];
+pub static WEIGHT_GRAD_SG: KernelDef = KernelDef { shader: &SHADER_WGRAD_SG, entry: "weight_grad", bindings: WGRAD_BINDINGS };
+pub static WEIGHT_GRAD_REG: KernelDef = KernelDef { shader: &SHADER_WGRAD_REG, entry: "weight_grad", bindings: WGRAD_BINDINGS };
 const REDUCE_BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::ReadWrite];
 pub static BIAS_GRAD: KernelDef = KernelDef { shader: &SHADER_REDUCE, entry: "bias_grad", bindings: REDUCE_BINDINGS };
 pub static SUM_SLOTS: KernelDef = KernelDef { shader: &SHADER_REDUCE, entry: "sum_slots", bindings: REDUCE_BINDINGS };
-pub static KERNELS: &[&KernelDef] = &[&CONV_SG, &CONV_REG, &WEIGHT_GRAD, &BIAS_GRAD, &SUM_SLOTS];
+pub static KERNELS: &[&KernelDef] = &[&CONV_SG, &CONV_REG, &WEIGHT_GRAD_SG, &WEIGHT_GRAD_REG, &BIAS_GRAD, &SUM_SLOTS];
 
 /// Mirrors `Params` in conv2d_common.wgsl.
 #[repr(C)]
@@ -182,26 +196,26 @@ pub enum Algo {
 
 impl Algo {
     /// The variants worth timing for an image of H×W on this adapter, the heuristic favourite first.
+    /// Measured on lavapipe (VGG shapes, batch 16): 16 channels × an 8-pixel tile shaped to the image beat
+    /// taller tiles and 8 channels, except on 2×2 images, where 1-pixel-wide tiles of 4 images win.
     pub fn candidates(gpu: &Gpu, h: usize, w: usize) -> Vec<Algo> {
-        let t8 = Tile::fit(h, w, 8);
-        let t16 = Tile::fit(h, w, 16);
-        let mut v = Vec::new();
+        let (t8, column) = (Tile::fit(h, w, 8), Tile::fit(h, 1, 8));
         if gpu.fixed_subgroup_size() == Some(8) {
-            v.extend([Algo::Subgroup { tm: 16, tile: t8 }, Algo::Subgroup { tm: 8, tile: t16 }, Algo::Subgroup { tm: 8, tile: t8 }]);
+            let mut v = vec![Algo::Subgroup { tm: 16, tile: t8 }, Algo::Subgroup { tm: 8, tile: Tile::fit(h, w, 16) }];
+            if column != t8 {
+                v.push(Algo::Subgroup { tm: 16, tile: column });
+            }
+            return v;
         }
-        v.extend([Algo::Register { tm: 8, tile: t8 }, Algo::Register { tm: 16, tile: t8 }, Algo::Register { tm: 4, tile: Tile::fit(h, w, 4) }]);
-        v
+        vec![Algo::Register { tm: 8, tile: t8 }, Algo::Register { tm: 4, tile: t8 }, Algo::Register { tm: 8, tile: Tile::fit(h, w, 16) }]
     }
 
-    /// Every variant the tests must cover on this adapter (tile shapes of every kind, odd channel blocks).
-    pub fn all(gpu: &Gpu, h: usize, w: usize) -> Vec<Algo> {
-        let mut v = vec![
-            Algo::Register { tm: 8, tile: Tile::fit(h, w, 8) },
-            Algo::Register { tm: 3, tile: Tile { b: 2, r: 2, w: 2 } },
-            Algo::Register { tm: 1, tile: Tile { b: 1, r: 1, w: 1 } },
-        ];
+    /// Every variant the tests must cover on this adapter: each kernel with tiles of every kind (wide,
+    /// tall, several images, odd sizes) and channel blocks that do and do not divide the tests' channels.
+    pub fn all(gpu: &Gpu) -> Vec<Algo> {
+        let mut v = vec![Algo::Register { tm: 8, tile: Tile { b: 1, r: 1, w: 8 } }, Algo::Register { tm: 3, tile: Tile { b: 2, r: 2, w: 2 } }];
         if gpu.fixed_subgroup_size() == Some(8) {
-            v.extend([Algo::Subgroup { tm: 16, tile: Tile::fit(h, w, 8) }, Algo::Subgroup { tm: 5, tile: Tile { b: 1, r: 3, w: 4 } }, Algo::Subgroup { tm: 8, tile: Tile { b: 4, r: 1, w: 2 } }]);
+            v.extend([Algo::Subgroup { tm: 16, tile: Tile { b: 1, r: 1, w: 8 } }, Algo::Subgroup { tm: 5, tile: Tile { b: 1, r: 3, w: 4 } }, Algo::Subgroup { tm: 8, tile: Tile { b: 4, r: 1, w: 2 } }]);
         }
         v
     }
@@ -228,29 +242,69 @@ impl Algo {
     }
 }
 
-/// A weight-gradient kernel variant (`conv2d_wgrad`): TM output × TC input channels per invocation.
+/// A weight-gradient kernel variant: TM output × TC input channels per invocation, and the pixel tile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WgradAlgo {
-    pub tm: u32,
-    pub tc: u32,
-    pub tile: Tile,
+pub enum WgradAlgo {
+    /// `conv2d_wgrad_sg`: the 8 lanes of a subgroup share output channels and tiles, and broadcast the
+    /// gradients (lavapipe).
+    Subgroup { tm: u32, tc: u32, tile: Tile },
+    /// `conv2d_wgrad_reg`: portable.
+    Register { tm: u32, tc: u32, tile: Tile },
 }
 
 impl WgradAlgo {
-    pub fn candidates(_gpu: &Gpu, h: usize, w: usize) -> Vec<WgradAlgo> {
+    /// Measured on lavapipe (VGG shapes, batch 16): the image-shaped 8-pixel tile always won; 16 or 8
+    /// output channels per lane depending on the shape.
+    pub fn candidates(gpu: &Gpu, h: usize, w: usize) -> Vec<WgradAlgo> {
         let t8 = Tile::fit(h, w, 8);
-        vec![WgradAlgo { tm: 4, tc: 2, tile: t8 }, WgradAlgo { tm: 8, tc: 2, tile: t8 }, WgradAlgo { tm: 4, tc: 4, tile: t8 }, WgradAlgo { tm: 4, tc: 1, tile: Tile::fit(h, w, 4) }]
+        if gpu.fixed_subgroup_size() == Some(8) {
+            return vec![WgradAlgo::Subgroup { tm: 16, tc: 1, tile: t8 }, WgradAlgo::Subgroup { tm: 8, tc: 1, tile: t8 }];
+        }
+        vec![WgradAlgo::Register { tm: 4, tc: 2, tile: t8 }, WgradAlgo::Register { tm: 8, tc: 1, tile: t8 }]
     }
 
-    /// Every variant the tests must cover.
-    pub fn all(_gpu: &Gpu, h: usize, w: usize) -> Vec<WgradAlgo> {
-        vec![WgradAlgo { tm: 4, tc: 2, tile: Tile::fit(h, w, 8) }, WgradAlgo { tm: 3, tc: 3, tile: Tile { b: 2, r: 2, w: 2 } }, WgradAlgo { tm: 1, tc: 1, tile: Tile { b: 1, r: 3, w: 1 } }]
+    /// Every variant the tests must cover on this adapter.
+    pub fn all(gpu: &Gpu) -> Vec<WgradAlgo> {
+        let mut v = vec![WgradAlgo::Register { tm: 4, tc: 2, tile: Tile { b: 1, r: 1, w: 8 } }, WgradAlgo::Register { tm: 3, tc: 3, tile: Tile { b: 2, r: 2, w: 2 } }];
+        if gpu.fixed_subgroup_size() == Some(8) {
+            v.extend([WgradAlgo::Subgroup { tm: 16, tc: 1, tile: Tile { b: 1, r: 1, w: 8 } }, WgradAlgo::Subgroup { tm: 3, tc: 4, tile: Tile { b: 3, r: 1, w: 4 } }, WgradAlgo::Subgroup { tm: 5, tc: 2, tile: Tile { b: 1, r: 3, w: 1 } }]);
+        }
+        v
+    }
+
+    fn parts(self) -> (u32, u32, Tile) {
+        match self {
+            WgradAlgo::Subgroup { tm, tc, tile } | WgradAlgo::Register { tm, tc, tile } => (tm, tc, tile),
+        }
+    }
+
+    fn def(self) -> &'static KernelDef {
+        match self {
+            WgradAlgo::Subgroup { .. } => &WEIGHT_GRAD_SG,
+            WgradAlgo::Register { .. } => &WEIGHT_GRAD_REG,
+        }
     }
 
     fn constants(self) -> Vec<(&'static str, u32)> {
-        let mut v = vec![("TM", self.tm), ("TC", self.tc)];
-        v.extend(self.tile.constants());
+        let (tm, tc, tile) = self.parts();
+        let mut v = vec![("TM", tm), ("TC", tc)];
+        v.extend(tile.constants());
         v
+    }
+
+    /// (input-channel blocks, workgroups along x) for the kernel's grid.
+    fn c_grid(self, c_in: usize, c_out: usize) -> (usize, usize) {
+        let (tm, tc, _) = self.parts();
+        match self {
+            WgradAlgo::Subgroup { .. } => {
+                let c_blocks = c_in.div_ceil(8 * tc as usize);
+                (c_blocks, c_blocks)
+            }
+            WgradAlgo::Register { .. } => {
+                let c_blocks = c_in.div_ceil(tc as usize);
+                (c_blocks, (c_blocks * c_out.div_ceil(tm as usize)).div_ceil(WGRAD_WG as usize))
+            }
+        }
     }
 }
 
@@ -485,15 +539,17 @@ pub fn backward_weight_with(gpu: &Gpu, prog: &mut Program, x: &Tensor, dy: &Tens
 fn weight_grad_dispatches(gpu: &Gpu, d: &Dims, x: &Tensor, dy: &Tensor, dw: &Tensor, algo: WgradAlgo) -> Result<Vec<Dispatch>> {
     const OP: &str = "conv2d backward_weight";
     let max_wg = gpu.limits.max_compute_workgroups_per_dimension as usize;
-    algo.tile.check(OP)?;
-    if algo.tm == 0 || !(1..=4).contains(&algo.tc) {
+    let (tm, tc, tile) = algo.parts();
+    tile.check(OP)?;
+    if tm == 0 || !(1..=4).contains(&tc) {
         return Err(Error::shape(OP, format!("unsupported variant {algo:?}: needs TM ≥ 1 and 1 ≤ TC ≤ 4")));
     }
-    let pipeline = gpu.pipeline(&WEIGHT_GRAD, &algo.constants())?;
-    let (c_blocks, m_blocks) = (d.c_in.div_ceil(algo.tc as usize), d.c_out.div_ceil(algo.tm as usize));
-    let invocations = c_blocks * m_blocks;
-    let groups_x = invocations.div_ceil(WGRAD_WG as usize);
-    if groups_x > max_wg {
+    let pipeline = gpu.pipeline(algo.def(), &algo.constants())?;
+    let m_blocks = d.c_out.div_ceil(tm as usize);
+    let (c_blocks, groups_x) = algo.c_grid(d.c_in, d.c_out);
+    // Invocations that hold distinct outputs (a subgroup's lanes past Cin do not count).
+    let invocations = d.c_in.div_ceil(tc as usize) * m_blocks;
+    if groups_x > max_wg || m_blocks > max_wg {
         return Err(Error::Limit { op: OP, msg: format!("{} × {} channel blocks", c_blocks, m_blocks), limit: format!("{max_wg} workgroups per dimension") });
     }
     let hw = d.h * d.w;
@@ -506,7 +562,7 @@ fn weight_grad_dispatches(gpu: &Gpu, d: &Dims, x: &Tensor, dy: &Tensor, dw: &Ten
     let mut plan = Vec::new();
     let mut slots = 0;
     for &group in &groups {
-        let (tiles_w, tiles_img, tiles) = algo.tile.counts(d, group.1);
+        let (tiles_w, tiles_img, tiles) = tile.counts(d, group.1);
         let tiles = tiles as usize;
         let needed = tiles.div_ceil(MAX_TILES_PER_CHUNK);
         let wanted = WGRAD_TARGET_INVOCATIONS.div_ceil(invocations).min(scratch_slots / groups.len());
@@ -540,7 +596,11 @@ fn weight_grad_dispatches(gpu: &Gpu, d: &Dims, x: &Tensor, dy: &Tensor, dw: &Ten
             slot0: slot0 as u32,
         };
         let args = [images_of(x, group, d.c_in * hw, whole), images_of(dy, group, d.c_out * hw, whole), Arg::from(target)];
-        out.push(gpu.dispatch(&pipeline, &params, &args, [groups_x as u32, chunks as u32, 1])?);
+        let grid = match algo {
+            WgradAlgo::Subgroup { .. } => [groups_x as u32, m_blocks as u32, chunks as u32],
+            WgradAlgo::Register { .. } => [groups_x as u32, chunks as u32, 1],
+        };
+        out.push(gpu.dispatch(&pipeline, &params, &args, grid)?);
     }
     if let Some(scratch) = &scratch {
         out.push(sum_slots(gpu, scratch, dw, slot_len, slots)?);
