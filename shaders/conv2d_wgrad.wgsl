@@ -42,10 +42,12 @@ alias Row = array<f32, TW2>;
 
 // acc[·][c][t] += Σ_j d[q][·][j] · v[j + kw]: one tap, one input row, tile row q.
 fn tap(acc: ptr<function, Acc>, d: ptr<function, Grads>, v: ptr<function, Row>, q: u32, c: u32, t: u32, kw: u32) {
-    for (var j = 0u; j < TW; j++) {
-        for (var m = 0u; m < TM; m++) {
-            (*acc)[m][c][t] = fma((*d)[q][m][j], (*v)[j + kw], (*acc)[m][c][t]);
+    for (var m = 0u; m < TM; m++) {
+        var sum = (*acc)[m][c][t];
+        for (var j = 0u; j < TW; j++) {
+            sum = fma((*d)[q][m][j], (*v)[j + kw], sum);
         }
+        (*acc)[m][c][t] = sum;
     }
 }
 
