@@ -103,14 +103,13 @@ pub fn conv2d(gpu: &Gpu, n: usize, c_in: usize, c_out: usize, hw: usize) -> Resu
     let (y, dx, dw) = (gpu.zeros(&d.y_shape()), gpu.zeros(&d.x_shape()), gpu.zeros(&d.w_shape()));
     let shape = format!("B{n} {c_in}→{c_out} {hw}×{hw}");
     let mut rows = Vec::new();
-    let passes: [(&str, Box<dyn Fn(&mut Program) -> Result<()>>); 3] = [
-        ("conv2d fwd+bias+relu", Box::new(|p: &mut Program| conv2d::forward(gpu, p, &x, &w, Some(&b), &y, true))),
-        ("conv2d dX", Box::new(|p: &mut Program| conv2d::backward_data(gpu, p, &dy, &w, &dx))),
-        ("conv2d dW", Box::new(|p: &mut Program| conv2d::backward_weight(gpu, p, &x, &dy, &dw))),
-    ];
-    for (what, record) in passes {
+    for (pass, what) in ["conv2d fwd+bias+relu", "conv2d dX", "conv2d dW"].into_iter().enumerate() {
         let mut prog = Program::new();
-        record(&mut prog)?;
+        match pass {
+            0 => conv2d::forward(gpu, &mut prog, &x, &w, Some(&b), &y, true)?,
+            1 => conv2d::backward_data(gpu, &mut prog, &dy, &w, &dx)?,
+            _ => conv2d::backward_weight(gpu, &mut prog, &x, &dy, &dw)?,
+        }
         let seconds = time_program(gpu, &prog, 3)?;
         rows.push(Row { what: what.into(), shape: shape.clone(), seconds, flops: d.flops() });
     }

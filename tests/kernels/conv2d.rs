@@ -18,7 +18,9 @@ const REL: f64 = 1e-5;
 /// Fails unless |gpu − want| ≤ REL·mag elementwise (NaN fails).
 fn assert_within(name: &str, gpu: &[f32], want: &[f64], mag: &[f64]) {
     assert_eq!(gpu.len(), want.len(), "{name}: length");
-    let bad: Vec<usize> = (0..want.len()).filter(|&i| !((gpu[i] as f64 - want[i]).abs() <= REL * mag[i] + 1e-30)).collect();
+    // Written so that NaN (a skipped, poisoned element) counts as a mismatch.
+    let within = |i: usize| (gpu[i] as f64 - want[i]).abs() <= REL * mag[i] + 1e-30;
+    let bad: Vec<usize> = (0..want.len()).filter(|&i| !within(i)).collect();
     if !bad.is_empty() {
         let shown: Vec<String> = bad.iter().take(6).map(|&i| format!("[{i}] gpu {} cpu {} (Σ|terms| {})", gpu[i], want[i], mag[i])).collect();
         panic!("{name}: {} of {} elements differ; first: {}", bad.len(), want.len(), shown.join(", "));
