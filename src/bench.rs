@@ -88,6 +88,46 @@ pub fn matmul_rows(gpu: &Gpu, quick: bool) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// VGG19's 3×3 conv layers on 32×32 images, as (Cin, Cout, H = W): one row per distinct shape.
+pub const VGG19_CONV_SHAPES: &[(usize, usize, usize)] = &[(3, 64, 32), (64, 64, 32), (128, 128, 16), (256, 256, 8), (512, 512, 4), (512, 512, 2)];
+
+/// The three passes of one 3×3 conv layer (tuned variants), batch `n`: forward with bias and ReLU, the data
+/// gradient and the weight gradient; each does 2·N·Cout·Cin·9·H·W FLOPs.
+pub fn conv2d(gpu: &Gpu, n: usize, c_in: usize, c_out: usize, hw: usize) -> Result<Vec<Row>> {
+    use crate::ops::conv2d;
+    let d = conv2d::Dims { n, c_in, c_out, h: hw, w: hw };
+    let x = random(gpu, &d.x_shape(), 1)?;
+    let w = random(gpu, &d.w_shape(), 2)?;
+    let b = random(gpu, &[c_out], 3)?;
+    let dy = random(gpu, &d.y_shape(), 4)?;
+    let (y, dx, dw) = (gpu.zeros(&d.y_shape()), gpu.zeros(&d.x_shape()), gpu.zeros(&d.w_shape()));
+    let shape = format!("B{n} {c_in}→{c_out} {hw}×{hw}");
+    let mut rows = Vec::new();
+    for (pass, what) in ["conv2d fwd+bias+relu", "conv2d dX", "conv2d dW"].into_iter().enumerate() {
+        let mut prog = Program::new();
+        match pass {
+            0 => conv2d::forward(gpu, &mut prog, &x, &w, Some(&b), &y, true)?,
+            1 => conv2d::backward_data(gpu, &mut prog, &dy, &w, &dx)?,
+            _ => conv2d::backward_weight(gpu, &mut prog, &x, &dy, &dw)?,
+        }
+        let seconds = time_program(gpu, &prog, 3)?;
+        rows.push(Row { what: what.into(), shape: shape.clone(), seconds, flops: d.flops() });
+    }
+    Ok(rows)
+}
+
+/// The conv rows: every VGG19 layer shape at batch 16 (`quick` skips the 512-channel layers).
+pub fn conv2d_rows(gpu: &Gpu, quick: bool) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &(c_in, c_out, hw) in VGG19_CONV_SHAPES {
+        if quick && c_in >= 512 {
+            continue;
+        }
+        rows.extend(conv2d(gpu, 16, c_in, c_out, hw)?);
+    }
+    Ok(rows)
+}
+
 pub fn print_table(gpu: &Gpu, rows: &[Row]) {
     println!("adapter: {}", gpu.describe());
     println!("{:<24} {:<34} {:>12} {:>10}", "kernel", "shape", "time (ms)", "GFLOP/s");

@@ -214,7 +214,8 @@ fn run(cli: Cli) -> pathprox::Result<()> {
         }
         Command::Bench { quick } => {
             let gpu = open_gpu(&cli)?;
-            let rows = pathprox::bench::matmul_rows(&gpu, *quick)?;
+            let mut rows = pathprox::bench::matmul_rows(&gpu, *quick)?;
+            rows.extend(pathprox::bench::conv2d_rows(&gpu, *quick)?);
             pathprox::bench::print_table(&gpu, &rows);
             use pathprox::train::method::Method;
             let steps = [Method::WeightDecay, Method::PathProx { balance: true }]
