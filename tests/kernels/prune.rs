@@ -164,8 +164,8 @@ fn apply_alone_holds_host_chosen_units_at_zero_and_mask_only_lowers_flags() {
         gpu.run(&prog);
         assert_eq!(flags(gpu, &alive), chosen);
         let (got, _) = unpack(gpu, &packed, &refill);
-        for i in 0..33 {
-            assert_eq!(got.w_bias[i] == 0.0, !chosen[i], "unit {i}");
+        for (i, (b, keep)) in got.w_bias.iter().zip(&chosen).enumerate() {
+            assert_eq!(*b == 0.0, !keep, "unit {i}");
         }
     });
 }
