@@ -82,17 +82,18 @@ impl RunConfig {
         }
     }
 
-    /// "Task 1 · MLP-3-400 factorized · λ = 0.0001 · lr = 0.3 · batch 200 · 100000 iterations".
+    /// "Task 1 · MLP-3-400 factorized · λ = 0.0001 · lr = 0.3 · batch 200 · 100000 iterations"; for a
+    /// grid run (config.json with `lrs` and `lambdas` lists, as Task 5 writes) "… · lr ∈ {…} × λ ∈ {…} · …".
     pub fn caption(&self) -> String {
-        format!(
-            "{} · {} · λ = {} · lr = {} · batch {} · {} iterations",
-            self.task_name(),
-            self.model,
-            num(self.lambda),
-            num(self.lr),
-            self.batch,
-            self.iters
-        )
+        let list = |key: &str| -> Option<String> {
+            let v: Vec<String> = self.extra.get(key)?.as_array()?.iter().map(|x| x.as_f64().map(num)).collect::<Option<_>>()?;
+            (!v.is_empty()).then(|| v.join(", "))
+        };
+        let settings = match (list("lrs"), list("lambdas")) {
+            (Some(lrs), Some(lambdas)) => format!("lr ∈ {{{lrs}}} × λ ∈ {{{lambdas}}}"),
+            _ => format!("λ = {} · lr = {}", num(self.lambda), num(self.lr)),
+        };
+        format!("{} · {} · {settings} · batch {} · {} iterations", self.task_name(), self.model, self.batch, self.iters)
     }
 }
 
