@@ -371,3 +371,24 @@ fn interrupted_and_resumed_run_gives_the_same_results() {
     let _ = std::fs::remove_dir_all(root);
     let _ = std::fs::remove_dir_all(root2);
 }
+
+/// The summary of a Task 5 run directory (no method logs at its top): the grid caption, and per method the
+/// best test accuracy among models with at least each configured level.
+#[test]
+fn summary_table_of_a_grid_run() {
+    let config = r#"{"task": "task5", "model": "mlp-3-800", "lr": 0.01, "lambda": 0.0001, "batch": 200, "iters": 100,
+                     "lrs": [0.01, 0.03], "lambdas": [0.0001, 0.01], "levels": [0, 50, 90]}"#;
+    let sparsity = "{\"method\":\"wd\",\"sparsity\":0,\"test_acc\":0.98,\"lambda\":1e-4,\"lr\":0.01}\n\
+                    {\"method\":\"wd\",\"sparsity\":50,\"test_acc\":0.95,\"lambda\":1e-4,\"lr\":0.01}\n\
+                    {\"method\":\"pathprox\",\"sparsity\":60,\"test_acc\":0.97,\"lambda\":1e-2,\"lr\":0.03}\n\
+                    {\"method\":\"pathprox\",\"sparsity\":91.5,\"test_acc\":0.9,\"lambda\":1e-2,\"lr\":0.03}\n";
+    let run = pathprox::report::Run::from_texts("runs/task5-x", [("config.json", config), ("sparsity.jsonl", sparsity)]).unwrap();
+    let table = run.summary_table();
+    assert!(table.starts_with("task5 · mlp-3-800 · lr ∈ {0.01, 0.03} × λ ∈ {1e-4, 1e-2} · batch 200"), "{table}");
+    let row = |name: &str| table.lines().find(|l| l.starts_with(&format!("| {name} "))).unwrap_or_else(|| panic!("no row {name}: {table}")).to_string();
+    let cells = |r: String| r.split('|').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect::<Vec<_>>();
+    assert_eq!(cells(row("method")), ["method", "≥0%", "≥50%", "≥90%"]);
+    assert_eq!(cells(row("weight decay")), ["weight decay", "98.00", "95.00", "—"]);
+    // PathProx's 60 % model is its best at ≥ 0 % and ≥ 50 %; only the 91.5 % one reaches 90 %.
+    assert_eq!(cells(row("PathProx")), ["PathProx", "97.00", "97.00", "90.00"]);
+}

@@ -86,8 +86,10 @@ impl RunConfig {
     /// grid run (config.json with `lrs` and `lambdas` lists, as Task 5 writes) "… · lr ∈ {…} × λ ∈ {…} · …".
     pub fn caption(&self) -> String {
         let list = |key: &str| -> Option<String> {
-            let v: Vec<String> = self.extra.get(key)?.as_array()?.iter().map(|x| x.as_f64().map(num)).collect::<Option<_>>()?;
-            (!v.is_empty()).then(|| v.join(", "))
+            let v: Vec<f64> = self.extra.get(key)?.as_array()?.iter().map(|x| x.as_f64()).collect::<Option<_>>()?;
+            // One notation per list: {1e-4, 1e-3, 1e-2}, not {1e-4, 1e-3, 0.01}.
+            let sci = v.iter().any(|x| num(*x).contains('e'));
+            (!v.is_empty()).then(|| v.iter().map(|x| if sci { format!("{x:e}") } else { num(*x) }).collect::<Vec<_>>().join(", "))
         };
         let settings = match (list("lrs"), list("lambdas")) {
             (Some(lrs), Some(lambdas)) => format!("lr ∈ {{{lrs}}} × λ ∈ {{{lambdas}}}"),
