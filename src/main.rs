@@ -60,6 +60,9 @@ struct TaskArgs {
     /// Rows per forward pass when evaluating.
     #[arg(long)]
     eval_batch: Option<usize>,
+    /// Use at most this many rows of each of the training, validation and test sets (quick runs).
+    #[arg(long)]
+    max_rows: Option<usize>,
     /// Where run directories are created.
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
@@ -83,8 +86,31 @@ impl TaskArgs {
             dataset: self.dataset.clone(),
             data_dir: self.data_dir.clone(),
             eval_batch: self.eval_batch,
+            max_rows: self.max_rows,
         }
     }
+}
+
+/// Task 5's grid and sparsity levels, besides the common task settings.
+#[derive(Args, Clone, Debug)]
+struct Task5Args {
+    #[command(flatten)]
+    task: TaskArgs,
+    /// Learning rates of the grid (default 0.01,0.03).
+    #[arg(long, value_delimiter = ',')]
+    lrs: Option<Vec<f64>>,
+    /// λ values of the grid (default 1e-4,1e-3,3e-3,1e-2).
+    #[arg(long, value_delimiter = ',')]
+    lambdas: Option<Vec<f64>>,
+    /// Sparsity levels in percent of units removed (default 0,10,…,90,95).
+    #[arg(long, value_delimiter = ',')]
+    levels: Option<Vec<f64>>,
+    /// Retraining iterations at each sparsity level (default 2000).
+    #[arg(long)]
+    retrain_iters: Option<u64>,
+    /// One threshold over all layers of units instead of the same fraction of each layer.
+    #[arg(long)]
+    global_threshold: bool,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +119,9 @@ enum Command {
     Task1(TaskArgs),
     /// Task 2: MLP-6-400 on MNIST (55k/5k split); weight decay vs PathProx.
     Task2(TaskArgs),
+    /// Task 5: sparsity of wd, lasso, group lasso (MLP-3-800) and PathProx (MLP-3-800 factorized) over an
+    /// lr × λ grid: train with pruning, cut to each sparsity level, retrain, test.
+    Task5(Task5Args),
     /// List the adapters wgpu can see, best first.
     Adapters,
     /// Run N steps of a method on a fixed batch (the first B training images) and write the parameters.
@@ -166,17 +195,38 @@ fn open_gpu(cli: &Cli) -> pathprox::Result<Gpu> {
 /// Set by Ctrl-C: training stops after the current submission and checkpoints.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-fn run_task(cli: &Cli, task: &str, args: &TaskArgs) -> pathprox::Result<()> {
-    let gpu = open_gpu(cli)?;
+fn install_interrupt() -> pathprox::Result<()> {
     ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             std::process::exit(130); // a second Ctrl-C: give up at once
         }
         eprintln!("\ninterrupted: finishing the current steps and writing a checkpoint (Ctrl-C again to quit at once)");
     })
-    .map_err(|e| pathprox::Error::Other(format!("cannot install the Ctrl-C handler: {e}")))?;
+    .map_err(|e| pathprox::Error::Other(format!("cannot install the Ctrl-C handler: {e}")))
+}
+
+fn run_task(cli: &Cli, task: &str, args: &TaskArgs) -> pathprox::Result<()> {
+    let gpu = open_gpu(cli)?;
+    install_interrupt()?;
     let bar = pathprox::tasks::progress::Bar::new();
     let dir = pathprox::tasks::run(&gpu, task, &args.overrides(), &args.runs_dir, args.resume.as_deref(), &INTERRUPTED, &bar)?;
+    println!("run directory: {}", dir.display());
+    Ok(())
+}
+
+fn run_task5(cli: &Cli, args: &Task5Args) -> pathprox::Result<()> {
+    let gpu = open_gpu(cli)?;
+    install_interrupt()?;
+    let o = pathprox::tasks::task5::Task5Overrides {
+        base: args.task.overrides(),
+        lrs: args.lrs.clone(),
+        lambdas: args.lambdas.clone(),
+        levels: args.levels.clone(),
+        retrain_iters: args.retrain_iters,
+        global_threshold: args.global_threshold,
+    };
+    let bar = pathprox::tasks::progress::Bar::new();
+    let dir = pathprox::tasks::task5::run(&gpu, &o, &args.task.runs_dir, args.task.resume.as_deref(), &INTERRUPTED, &bar)?;
     println!("run directory: {}", dir.display());
     Ok(())
 }
@@ -185,6 +235,7 @@ fn run(cli: Cli) -> pathprox::Result<()> {
     match &cli.command {
         Command::Task1(args) => run_task(&cli, "task1", args)?,
         Command::Task2(args) => run_task(&cli, "task2", args)?,
+        Command::Task5(args) => run_task5(&cli, args)?,
         Command::Step { model, method, init, seed, data_dir, dataset, iters, batch, lr, lambda, out } => {
             let gpu = open_gpu(&cli)?;
             let args = pathprox::tasks::step::StepArgs {

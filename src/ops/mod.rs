@@ -17,6 +17,7 @@ pub mod gather;
 pub mod matmul;
 pub mod optim;
 pub mod pool2d;
+pub mod prune;
 pub mod reduce;
 pub mod softmax_xent;
 
@@ -24,7 +25,7 @@ use crate::gpu::{Gpu, KernelDef};
 
 /// Every kernel the crate can dispatch (the naga test checks each against its shader).
 pub fn all_kernels() -> Vec<&'static KernelDef> {
-    [conv2d::KERNELS, elementwise::KERNELS, gather::KERNELS, matmul::KERNELS, optim::KERNELS, pool2d::KERNELS, reduce::KERNELS, softmax_xent::KERNELS].concat()
+    [conv2d::KERNELS, elementwise::KERNELS, gather::KERNELS, matmul::KERNELS, optim::KERNELS, pool2d::KERNELS, prune::KERNELS, reduce::KERNELS, softmax_xent::KERNELS].concat()
 }
 
 /// Splits `n` elements into (first, count) chunks whose bindings fit the adapter's storage-binding limit;

@@ -140,7 +140,7 @@ impl Group {
     }
 
     /// Every view consistent with its tensor, all f32, no two overlapping, indexes within u32.
-    fn validate(&self, op: &'static str) -> Result<()> {
+    pub(crate) fn validate(&self, op: &'static str) -> Result<()> {
         let (units, fan_in, a, c) = (self.units, self.fan_in, self.a, self.c);
         if units == 0 || fan_in == 0 || a == 0 || c == 0 {
             return Err(Error::shape(op, format!("empty group view: units {units}, fan_in {fan_in}, a {a}, c {c}")));
@@ -181,7 +181,7 @@ impl Group {
     }
 
     /// Whether `t` shares a buffer with any of the group's tensors.
-    fn holds(&self, t: &Tensor) -> bool {
+    pub(crate) fn holds(&self, t: &Tensor) -> bool {
         self.tensors().iter().any(|g| g.same_buffer(t))
     }
 
@@ -492,8 +492,16 @@ fn penalty_grad(gpu: &Gpu, prog: &mut Program, op: &'static str, path: bool, hyp
             format!("gradients {:?} and {:?} do not match w {:?} and v {:?}", grad_w.shape(), grad_v.shape(), group.w.shape(), group.v.shape()),
         ));
     }
-    if grad_w.same_buffer(grad_v) || [grad_w, grad_v].iter().any(|t| group.holds(t) || t.same_buffer(hyper)) {
-        return Err(Error::shape(op, "the gradients must be distinct buffers, apart from the weights and hyper"));
+    // The two gradients may be views of one buffer (a model keeps every gradient in one), as long as they
+    // share no vec4: penalty_grad only reads w and v, and adds into out_w / out_v, each vec4 of which has
+    // exactly one invocation that reads and writes it (optim_prox.wgsl), so disjoint views never race.
+    // Consecutive groups of an MLP whose every neuron is a unit (MLP-3-800) add into the same layer's
+    // gradient (its v for one group, its w for the next) from separate dispatches, which wgpu orders.
+    if grad_w.same_buffer(grad_v) && overlaps(grad_w, grad_v) {
+        return Err(Error::shape(op, "the gradients of w and v overlap"));
+    }
+    if [grad_w, grad_v].iter().any(|t| group.holds(t) || t.same_buffer(hyper)) {
+        return Err(Error::shape(op, "the gradients must be distinct buffers from the weights and hyper"));
     }
     let pipeline = gpu.pipeline(&PENALTY_GRAD, &[])?;
     let flags = if path { PATH } else { 0 };

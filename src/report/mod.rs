@@ -82,17 +82,20 @@ impl RunConfig {
         }
     }
 
-    /// "Task 1 · MLP-3-400 factorized · λ = 0.0001 · lr = 0.3 · batch 200 · 100000 iterations".
+    /// "Task 1 · MLP-3-400 factorized · λ = 0.0001 · lr = 0.3 · batch 200 · 100000 iterations"; for a
+    /// grid run (config.json with `lrs` and `lambdas` lists, as Task 5 writes) "… · lr ∈ {…} × λ ∈ {…} · …".
     pub fn caption(&self) -> String {
-        format!(
-            "{} · {} · λ = {} · lr = {} · batch {} · {} iterations",
-            self.task_name(),
-            self.model,
-            num(self.lambda),
-            num(self.lr),
-            self.batch,
-            self.iters
-        )
+        let list = |key: &str| -> Option<String> {
+            let v: Vec<f64> = self.extra.get(key)?.as_array()?.iter().map(|x| x.as_f64()).collect::<Option<_>>()?;
+            // One notation per list: {1e-4, 1e-3, 1e-2}, not {1e-4, 1e-3, 0.01}.
+            let sci = v.iter().any(|x| num(*x).contains('e'));
+            (!v.is_empty()).then(|| v.iter().map(|x| if sci { format!("{x:e}") } else { num(*x) }).collect::<Vec<_>>().join(", "))
+        };
+        let settings = match (list("lrs"), list("lambdas")) {
+            (Some(lrs), Some(lambdas)) => format!("lr ∈ {{{lrs}}} × λ ∈ {{{lambdas}}}"),
+            _ => format!("λ = {} · lr = {}", num(self.lambda), num(self.lr)),
+        };
+        format!("{} · {} · {settings} · batch {} · {} iterations", self.task_name(), self.model, self.batch, self.iters)
     }
 }
 

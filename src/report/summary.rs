@@ -1,7 +1,7 @@
 //! The summary table of a run: one row per method, as plain text that is also a Markdown table, so it
 //! reads in a terminal and pastes into a README unchanged.
 
-use super::{MethodLog, Metric, Run, display_name};
+use super::{MethodLog, Metric, Run, SparsityLog, display_name};
 
 /// The numbers of one method's row; `None` where the log has no such value.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,7 +85,10 @@ impl Run {
         };
         let mut out = format!("{}\n\n", self.config.caption());
         if rows.is_empty() {
-            return out + "(no <method>.jsonl log in this run)\n";
+            return match &self.sparsity {
+                Some(s) => out + &self.sparsity_table(s),
+                None => out + "(no <method>.jsonl log in this run)\n",
+            };
         }
         out += &line(&HEAD.map(String::from));
         let rule: Vec<String> = widths
@@ -111,6 +114,51 @@ impl Run {
             for n in notes {
                 out += &format!("{n}\n");
             }
+        }
+        if let Some(s) = &self.sparsity {
+            out += "\n";
+            out += &self.sparsity_table(s);
+        }
+        out
+    }
+
+    /// Task 5's table: per method, the best test accuracy among its retrained models with at least each
+    /// sparsity level (the levels of config.json's `levels`, else those the models reached, rounded).
+    pub fn sparsity_table(&self, s: &SparsityLog) -> String {
+        let mut levels: Vec<f64> = match self.config.extra.get("levels").and_then(|v| v.as_array()) {
+            Some(v) => v.iter().filter_map(|x| x.as_f64()).collect(),
+            None => s.points.iter().map(|p| p.sparsity.floor()).collect(),
+        };
+        levels.sort_by(f64::total_cmp);
+        levels.dedup();
+        let mut head = vec!["method".to_string()];
+        head.extend(levels.iter().map(|l| format!("≥{}%", super::num(*l))));
+        let mut rows = vec![head];
+        for m in s.methods() {
+            let frontier = s.frontier(&m);
+            let mut row = vec![display_name(&m)];
+            for &l in &levels {
+                // The frontier is non-increasing: the first point at or above the level is the best there.
+                let best = frontier.iter().find(|(x, _)| *x >= l - 1e-9).map(|(_, a)| *a);
+                row.push(best.map_or_else(|| "—".into(), |a| format!("{:.2}", 100.0 * a)));
+            }
+            rows.push(row);
+        }
+        let widths: Vec<usize> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+        let line = |cells: &[String]| {
+            let cells: Vec<String> =
+                cells.iter().enumerate().map(|(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) }).collect();
+            format!("| {} |\n", cells.join(" | "))
+        };
+        let mut out = "Best test accuracy (%) of a retrained model with at least this sparsity (% of units removed):\n\n".to_string();
+        out += &line(&rows[0]);
+        let rule: Vec<String> = widths.iter().enumerate().map(|(i, &w)| if i == 0 { "-".repeat(w + 2) } else { format!("{}:", "-".repeat(w + 1)) }).collect();
+        out += &format!("|{}|\n", rule.join("|"));
+        for r in &rows[1..] {
+            out += &line(r);
+        }
+        if !s.skipped_lines.is_empty() {
+            out += &format!("\nsparsity.jsonl: skipped unreadable line(s) {:?}.\n", s.skipped_lines);
         }
         out
     }

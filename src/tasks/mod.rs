@@ -4,6 +4,7 @@
 
 pub mod progress;
 pub mod step;
+pub mod task5;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -33,9 +34,10 @@ pub struct Overrides {
     pub dataset: Option<String>,
     pub data_dir: Option<String>,
     pub eval_batch: Option<usize>,
+    pub max_rows: Option<usize>,
 }
 
-pub const TASKS: [&str; 2] = ["task1", "task2"];
+pub const TASKS: [&str; 3] = ["task1", "task2", "task5"];
 
 /// The paper's settings for a task (ALGORITHM.md, "Tasks and the reference settings").
 pub fn preset(task: &str) -> Result<TrainConfig> {
@@ -55,12 +57,17 @@ pub fn preset(task: &str) -> Result<TrainConfig> {
         dataset: "mnist".into(),
         data_dir: None,
         eval_batch: 1000,
+        prune: false,
+        max_rows: None,
     };
     match task {
         // MLP-3-400 factorized on 100 images per class, batch 200, lr 0.3, λ 1e-4, 100k iterations.
         "task1" => Ok(base("mlp-3-400-factorized", 0.3, 100_000)),
         // MLP-6-400 on MNIST (55k/5k), batch 200, lr 0.1, λ 1e-4, 50k iterations.
         "task2" => Ok(base("mlp-6-400", 0.1, 50_000)),
+        // One grid point of Task 5 (see `task5`): MNIST (55k/5k) with Task 2's batch and length, pruning
+        // every iteration; the grid sets lr, λ, the method and its model.
+        "task5" => Ok(TrainConfig { methods: task5::DEFAULT_METHODS.iter().map(|m| m.to_string()).collect(), prune: true, ..base("mlp-3-800", 0.01, task5::DEFAULT_ITERS) }),
         _ => Err(Error::Other(format!("unknown task '{task}'; available: {}", TASKS.join(", ")))),
     }
 }
@@ -105,6 +112,9 @@ pub fn config(task: &str, o: &Overrides) -> Result<TrainConfig> {
     if let Some(v) = o.eval_batch {
         c.eval_batch = v;
     }
+    if o.max_rows.is_some() {
+        c.max_rows = o.max_rows;
+    }
     if o.no_balance {
         for m in &mut c.methods {
             if m == "pathprox" {
@@ -127,9 +137,17 @@ pub fn load_data(gpu: &Gpu, cfg: &TrainConfig, say: &dyn Fn(&str)) -> Result<(Gp
         "fashion-mnist" => DatasetKind::FashionMnist,
         other => return Err(Error::Other(format!("unknown dataset '{other}': expected mnist or fashion-mnist"))),
     };
-    let splits = mnist::mnist_splits(cfg.data_dir.as_deref().map(Path::new), kind, split_rule(&cfg.task), cfg.seed)?;
+    let mut splits = mnist::mnist_splits(cfg.data_dir.as_deref().map(Path::new), kind, split_rule(&cfg.task), cfg.seed)?;
     if let Some(note) = &splits.note {
         say(&format!("note: {note}"));
+    }
+    if let Some(n) = cfg.max_rows {
+        for d in [&mut splits.train, &mut splits.val, &mut splits.test] {
+            if d.len() > n {
+                *d = d.select(&(0..n).collect::<Vec<_>>(), format!("the first {n} rows of {}", d.source));
+            }
+        }
+        say(&format!("note: --max-rows {n}: every set is cut to its first {n} rows"));
     }
     say(&format!("data: train {} ({}), validation {}, test {} ({})", splits.train.len(), splits.train.source, splits.val.len(), splits.test.len(), splits.test.source));
     let upload = |d: &mnist::Dataset| GpuImages::upload(gpu, &d.images, &d.labels_u32(), d.pixels_per_image(), d.pixels_per_image());
@@ -145,6 +163,10 @@ pub fn load_data(gpu: &Gpu, cfg: &TrainConfig, say: &dyn Fn(&str)) -> Result<(Gp
 
 /// Runs (or, with `resume`, continues) a task; returns the run directory.
 pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Option<&Path>, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<PathBuf> {
+    if task == "task5" {
+        let o = task5::Task5Overrides { base: o.clone(), ..Default::default() };
+        return task5::run(gpu, &o, runs_root, resume, interrupt, progress);
+    }
     let (run, cfg) = match resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;

@@ -58,6 +58,8 @@ pub fn step(gpu: &Gpu, a: &StepArgs) -> Result<()> {
         dataset: a.dataset.cli_name().into(),
         data_dir: a.data_dir.clone(),
         eval_batch: a.batch,
+        prune: false,
+        max_rows: None,
     };
     cfg.validate()?;
     let job = MethodRun::new(gpu, &cfg, method, &data, false)?;

@@ -29,6 +29,12 @@ pub struct TrainConfig {
     pub data_dir: Option<String>,
     /// Rows per forward pass when evaluating.
     pub eval_batch: usize,
+    /// After every update, prune the units whose w or v is all zero and keep them dead (Task 5).
+    #[serde(default)]
+    pub prune: bool,
+    /// Use at most this many rows of each of the training, validation and test sets (quick runs, tests).
+    #[serde(default)]
+    pub max_rows: Option<usize>,
 }
 
 fn one() -> f64 {
@@ -63,6 +69,9 @@ impl TrainConfig {
         if !(self.lambda.is_finite() && self.lambda >= 0.0) {
             return bad(format!("--lambda must be ≥ 0, got {}", self.lambda));
         }
+        if self.max_rows == Some(0) {
+            return bad("--max-rows must be at least 1".into());
+        }
         if self.methods.is_empty() {
             return bad("no methods to run".into());
         }
@@ -91,6 +100,8 @@ mod tests {
             dataset: "mnist".into(),
             data_dir: None,
             eval_batch: 1000,
+            prune: false,
+            max_rows: None,
         }
     }
 

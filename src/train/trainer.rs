@@ -18,6 +18,7 @@ use super::checkpoint::Checkpoint;
 use super::config::TrainConfig;
 use super::eval::{EvalSet, Evaluator, MNIST_MEAN, MNIST_STD};
 use super::method::{Method, Update};
+use super::prune::Pruner;
 use super::rundir::{LogPoint, RunDir};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program, Recorder};
@@ -91,6 +92,8 @@ pub struct MethodRun<'a> {
     gathers: Vec<Program>,
     step_body: Program,
     evaluator: Evaluator,
+    /// With `cfg.prune`: the alive flags the step keeps (after its update) and their dispatches.
+    pruner: Option<Pruner>,
 }
 
 impl<'a> MethodRun<'a> {
@@ -105,6 +108,16 @@ impl<'a> MethodRun<'a> {
         mlp.forward(gpu, &mut step_body, &buf)?;
         mlp.loss_and_backward(gpu, &mut step_body, &buf)?;
         update.record(gpu, &mut step_body, &mlp, &hyper)?;
+        // Pruning needs no state beyond the flags, and a checkpoint needs none: a pruned unit is all
+        // zero (w row, its bias, v), gets zero gradients under every method, so it stays zero and the first
+        // pass after a resume flags it again before it could matter.
+        let pruner = if cfg.prune {
+            let p = Pruner::new(gpu, &mlp)?;
+            p.record(gpu, &mut step_body)?;
+            Some(p)
+        } else {
+            None
+        };
         let chunk = cfg.log_every.min(cfg.iters.max(1)) as usize;
         let chunk_indices = gpu.zeros_u32(&[chunk * cfg.batch]);
         let mut gathers = Vec::with_capacity(chunk);
@@ -116,11 +129,16 @@ impl<'a> MethodRun<'a> {
         let evaluator = Evaluator::new(gpu, &mlp, &data.sets, cfg.eval_batch)?;
         let order = BatchOrder { rows: data.train.rows, batch: cfg.batch, seed: cfg.seed, shuffle };
         // `buf` and `update` live on inside the recorded programs (dispatches keep their tensors alive).
-        Ok(MethodRun { gpu, cfg, method, mlp, hyper, order, chunk_indices, gathers, step_body, evaluator })
+        Ok(MethodRun { gpu, cfg, method, mlp, hyper, order, chunk_indices, gathers, step_body, evaluator, pruner })
     }
 
     pub fn mlp(&self) -> &Mlp {
         &self.mlp
+    }
+
+    /// The pruning flags and dispatches (`cfg.prune`).
+    pub fn pruner(&self) -> Option<&Pruner> {
+        self.pruner.as_ref()
     }
 
     /// Runs steps [from, to) in chunks that end at log points and schedule milestones, without reading

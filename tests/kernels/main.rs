@@ -11,5 +11,6 @@ mod gather;
 mod matmul;
 mod optim;
 mod pool2d;
+mod prune;
 mod reduce;
 mod softmax_xent;

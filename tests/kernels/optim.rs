@@ -608,6 +608,50 @@ fn penalty_grads_match_cpu() {
     });
 }
 
+/// A model keeps every gradient in one buffer, so the two gradients of a group are views of it (and in an
+/// MLP whose every neuron is a unit, consecutive groups add into the same layer's gradient). Views that
+/// share no vec4 must each get exactly their own sub-gradient, and the floats between them stay untouched.
+#[test]
+fn penalty_grads_into_views_of_one_buffer_match_cpu() {
+    on_each_gpu(|gpu| {
+        let mut rng = Rng::new(67);
+        for &(units, fan_in, a, c) in SHAPES {
+            for path in [false, true] {
+                let name = format!("path={path} units {units} fan_in {fan_in} a {a} c {c}");
+                let host = rand_group(&mut rng, units, fan_in, a, c);
+                let (lw, lv) = (units * fan_in, a * units * c);
+                let at_v = lw.div_ceil(64) * 64;
+                let total = at_v + lv.div_ceil(64) * 64;
+                let init: Vec<f32> = (0..total).map(|i| if i < lw || (at_v..at_v + lv).contains(&i) { rng.uniform(-1.0, 1.0) } else { 777.0 }).collect();
+                let grads = gpu.upload_f32(&[total], &init).unwrap();
+                let (gw, gv) = (grads.view(0, &[units, fan_in]).unwrap(), grads.view(at_v, &[lv]).unwrap());
+                let group = upload(gpu, &host);
+                let lambda = 3e-2f32 as f64;
+                let mut prog = Program::new();
+                if path {
+                    optim::path_norm_grad(gpu, &mut prog, &hyper(gpu, 0.1, lambda), &group, &gw, &gv).unwrap();
+                } else {
+                    optim::group_lasso_grad(gpu, &mut prog, &hyper(gpu, 0.1, lambda), &group, &gw, &gv).unwrap();
+                }
+                gpu.run(&prog);
+                let (gw0, gv0) = (to_f64(&init[..lw]), to_f64(&init[at_v..at_v + lv]));
+                let (mut want_w, mut want_v) = (gw0.clone(), gv0.clone());
+                cpu::penalty_grad(&host, lambda, path, &mut want_w, &mut want_v);
+                let got = gpu.to_vec_f32(&grads).unwrap();
+                // As in penalty_grads_match_cpu.
+                let added = |want: &[f64], g0: &[f64]| want.iter().zip(g0).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                let d = w_norm_tol(fan_in) + v_norm_tol(a, c) + 5.0 * U;
+                let tw = d * added(&want_w, &gw0) + U * (1.0 + added(&want_w, &gw0));
+                let tv = d * added(&want_v, &gv0) + U * (1.0 + added(&want_v, &gv0));
+                assert_close(&format!("grad w {name}"), &got[..lw], &want_w, tw, 0.0);
+                assert_close(&format!("grad v {name}"), &got[at_v..at_v + lv], &want_v, tv, 0.0);
+                let gaps: Vec<f32> = got[lw..at_v].iter().chain(&got[at_v + lv..]).copied().collect();
+                assert!(gaps.iter().all(|&x| x == 777.0), "{name}: wrote between the views");
+            }
+        }
+    });
+}
+
 #[test]
 fn path_norm_overwrites_then_accumulates() {
     on_each_gpu(|gpu| {
@@ -696,5 +740,9 @@ fn optim_rejects_bad_shapes_and_aliasing() {
     assert!(err(optim::path_norm_grad(gpu, &mut prog, &h, &g, &g.w, &gpu.zeros(&[8]))).contains("distinct"));
     let gv = gpu.zeros(&[8]);
     assert!(err(optim::group_lasso_grad(gpu, &mut prog, &gv, &g, &gpu.zeros(&[12]), &gv)).contains("distinct"));
+    // Gradient views of one buffer must not share a vec4 (here: grad v starts inside grad w's last vec4).
+    let grads = gpu.zeros(&[64]);
+    let (gw_view, gv_view) = (grads.view(0, &[12]).unwrap(), grads.view(10, &[8]).unwrap());
+    assert!(err(optim::group_lasso_grad(gpu, &mut prog, &h, &g, &gw_view, &gv_view)).contains("overlap"));
     assert!(prog.is_empty(), "nothing recorded by a failed call");
 }
