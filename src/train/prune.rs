@@ -11,10 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program, Tensor};
-use crate::nn::params::ALIGN;
 use crate::nn::Mlp;
 use crate::ops::optim::Group;
-use crate::ops::{prune, reduce};
+use crate::ops::{optim, prune};
 
 /// Persistent alive flags for every unit of a model, and the dispatches that keep pruned units at zero.
 pub struct Pruner {
@@ -83,24 +82,22 @@ impl Pruner {
     }
 }
 
-/// ‖w_i‖·‖v_i‖ of every unit, per layer of units (`spec.units` order): norms on the GPU, one read-back.
+/// ‖w_i‖·‖v_i‖ of every unit, per layer of units (`spec.units` order): the norms balancing uses
+/// (`optim::unit_norms`, pairs (‖w_i‖, ‖v_i‖) packed layer after layer), one read-back.
 pub async fn unit_scores(gpu: &Gpu, mlp: &Mlp) -> Result<Vec<Vec<f64>>> {
-    let mut spans = Vec::new();
-    let mut at = 0;
-    for &(w, _) in &mlp.spec.units {
-        let n = mlp.spec.widths[w + 1];
-        spans.push((n, at, at + n.div_ceil(ALIGN) * ALIGN));
-        at += 2 * n.div_ceil(ALIGN) * ALIGN;
-    }
-    let norms = gpu.zeros(&[at.max(1)]);
+    let groups = super::method::groups(mlp, &mlp.spec.units)?;
+    let units: usize = groups.iter().map(|g| g.units).sum();
+    let norms = gpu.zeros(&[2 * units.max(1)]);
     let mut prog = Program::new();
-    for (&(wl, vl), &(n, wb, vb)) in mlp.spec.units.iter().zip(&spans) {
-        reduce::row_norms(gpu, &mut prog, &mlp.layers[wl].w, &norms.view(wb, &[n])?)?;
-        reduce::column_norms(gpu, &mut prog, &mlp.layers[vl].w, &norms.view(vb, &[n])?)?;
+    let mut base = 0;
+    for g in &groups {
+        optim::unit_norms(gpu, &mut prog, g, &norms, base)?;
+        base += 2 * g.units;
     }
     gpu.run(&prog);
     let host = gpu.read_f32(&norms).await?;
-    Ok(spans.iter().map(|&(n, wb, vb)| (0..n).map(|i| host[wb + i] as f64 * host[vb + i] as f64).collect()).collect())
+    let mut pairs = host.chunks_exact(2).map(|p| p[0] as f64 * p[1] as f64);
+    Ok(groups.iter().map(|g| pairs.by_ref().take(g.units).collect()).collect())
 }
 
 /// Where a sparsity level's cut is made.
