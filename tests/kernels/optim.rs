@@ -33,7 +33,7 @@ fn hyper(gpu: &Gpu, lr: f64, lambda: f64) -> Tensor {
 }
 
 /// A host group with f32-representable values uniform in [-1, 1).
-fn rand_group(rng: &mut Rng, units: usize, fan_in: usize, a: usize, c: usize) -> cpu::Group {
+pub(super) fn rand_group(rng: &mut Rng, units: usize, fan_in: usize, a: usize, c: usize) -> cpu::Group {
     cpu::Group {
         w: to_f64(&rng.vec(units * fan_in, -1.0, 1.0)),
         w_bias: to_f64(&rng.vec(units, -1.0, 1.0)),

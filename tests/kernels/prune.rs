@@ -58,16 +58,7 @@ fn unpack(gpu: &Gpu, p: &Packed, like: &ocpu::Group) -> (ocpu::Group, bool) {
 /// Random values with zeros planted: some units lose their w row (as −0.0, which counts as zero), some
 /// their v slice, some single elements are zero (those units stay alive).
 fn planted(rng: &mut Rng, units: usize, fan_in: usize, a: usize, c: usize) -> ocpu::Group {
-    let mut g = ocpu::Group {
-        w: to_f64(&rng.vec(units * fan_in, -1.0, 1.0)),
-        w_bias: to_f64(&rng.vec(units, -1.0, 1.0)),
-        v: to_f64(&rng.vec(a * units * c, -1.0, 1.0)),
-        v_bias: to_f64(&rng.vec(a, -1.0, 1.0)),
-        units,
-        fan_in,
-        a,
-        c,
-    };
+    let mut g = super::optim::rand_group(rng, units, fan_in, a, c);
     for i in 0..units {
         match rng.below(6) {
             0 => g.w[i * fan_in..(i + 1) * fan_in].fill(-0.0),
