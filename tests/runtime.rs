@@ -62,7 +62,8 @@ fn recorder_copy_and_clear_respect_views() {
 
 #[test]
 fn pool_recycles_buffers_only_after_their_work_is_done() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let before = gpu.pool_counts();
     {
         let t = gpu.zeros(&[1000]);

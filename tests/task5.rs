@@ -323,7 +323,8 @@ impl Progress for StopAt<'_> {
 /// an uninterrupted run (training resumes bit for bit; a level cut short is redone from the checkpoint).
 #[test]
 fn interrupted_and_resumed_run_gives_the_same_results() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let o = Task5Overrides {
         base: pathprox::tasks::Overrides {
             iters: Some(20),

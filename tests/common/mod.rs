@@ -1,15 +1,54 @@
 //! Shared by the test binaries: the adapters to test on, seeded random data, and `assert_close`.
 #![allow(dead_code)]
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use pathprox::gpu::{adapter, AdapterChoice, Gpu};
+
+/// One adapter under test, and the turn its tests take on it when they must not overlap.
+///
+/// Why GL tests take turns: wgpu's GL backend has one context per adapter behind a lock that a thread
+/// waits on for at most 6 s and then panics ("Could not lock adapter context"), and every GL call holds
+/// it, shader compilation included. With a cold Mesa shader cache a large kernel takes llvmpipe longer
+/// than that to compile, so when the test harness runs two GL tests on parallel threads, the one that
+/// waits panics. Tests therefore queue here, on a lock without a timeout, for the whole of their GL
+/// work. Vulkan has no such lock, so lavapipe tests still run in parallel.
+pub struct TestGpu {
+    gpu: Gpu,
+    turn: Option<Mutex<()>>,
+}
+
+/// A `Gpu` to use, holding the adapter's turn (GL) until it is dropped.
+pub struct GpuTurn<'a> {
+    gpu: &'a Gpu,
+    _turn: Option<MutexGuard<'a, ()>>,
+}
+
+impl std::ops::Deref for GpuTurn<'_> {
+    type Target = Gpu;
+    fn deref(&self) -> &Gpu {
+        self.gpu
+    }
+}
+
+impl TestGpu {
+    pub fn take_turn(&self) -> GpuTurn<'_> {
+        // A test that panicked while holding the turn poisons it; the device itself is still usable.
+        let turn = self.turn.as_ref().map(|m| m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        GpuTurn { gpu: &self.gpu, _turn: turn }
+    }
+}
+
+/// Whether tests on this adapter must take turns (see `TestGpu`).
+pub fn needs_turns(gpu: &Gpu) -> bool {
+    gpu.info.backend == wgpu::Backend::Gl
+}
 
 /// One `Gpu` per adapter under test: every adapter found (lavapipe and llvmpipe GL on a machine with no
 /// GPU), or those of the backends in `PATHPROX_TEST_BACKENDS` (e.g. "vulkan" or "gl").
 /// Kernel tests run their body on each (candle's habit: one test body, every device).
-pub fn gpus() -> &'static [Gpu] {
-    static GPUS: OnceLock<Vec<Gpu>> = OnceLock::new();
+pub fn gpus() -> &'static [TestGpu] {
+    static GPUS: OnceLock<Vec<TestGpu>> = OnceLock::new();
     GPUS.get_or_init(|| {
         let mut choice = AdapterChoice::default();
         if let Ok(b) = std::env::var("PATHPROX_TEST_BACKENDS") {
@@ -17,14 +56,28 @@ pub fn gpus() -> &'static [Gpu] {
         }
         let adapters = pollster::block_on(adapter::list(&choice));
         assert!(!adapters.is_empty(), "no adapter to test on: install mesa-vulkan-drivers (see README)");
-        adapters.iter().map(|a| pollster::block_on(Gpu::from_adapter(a)).expect("device")).collect()
+        adapters
+            .iter()
+            .map(|a| {
+                let gpu = pollster::block_on(Gpu::from_adapter(a)).expect("device");
+                let turn = needs_turns(&gpu).then(|| Mutex::new(()));
+                TestGpu { gpu, turn }
+            })
+            .collect()
     })
+}
+
+/// The preferred adapter under test (lavapipe where installed, else llvmpipe GL), for tests whose
+/// subject is not the kernels themselves. Keep the returned turn alive for the whole test.
+pub fn first_gpu() -> GpuTurn<'static> {
+    gpus()[0].take_turn()
 }
 
 /// Runs `body` on every adapter under test, naming the adapter if it panics.
 pub fn on_each_gpu(mut body: impl FnMut(&Gpu)) {
-    for gpu in gpus() {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(gpu)));
+    for test_gpu in gpus() {
+        let gpu = test_gpu.take_turn();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&gpu)));
         if let Err(e) = r {
             eprintln!("failed on adapter: {}", gpu.describe());
             std::panic::resume_unwind(e);

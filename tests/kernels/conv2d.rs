@@ -204,7 +204,8 @@ fn images_are_split_to_fit_a_small_binding_limit() {
 
 #[test]
 fn shape_errors_are_reported_not_panicked() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let mut prog = Program::new();
     let (x, w, y) = (gpu.zeros(&[2, 3, 5, 5]), gpu.zeros(&[4, 3, 3, 3]), gpu.zeros(&[2, 4, 5, 5]));
     let err = |r: pathprox::Result<()>| r.unwrap_err().to_string();

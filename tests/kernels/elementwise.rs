@@ -30,7 +30,8 @@ fn relu_forward_and_backward_match_cpu() {
 
 #[test]
 fn relu_rejects_mismatched_lengths_and_aliasing() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let (a, b) = (gpu.zeros(&[5]), gpu.zeros(&[6]));
     let mut prog = Program::new();
     let err = elementwise::relu_forward(gpu, &mut prog, &a, &b).unwrap_err().to_string();

@@ -59,7 +59,8 @@ fn a_set_too_large_for_one_binding_is_split_in_two() {
 
 #[test]
 fn bad_shapes_are_reported() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     assert!(GpuImages::upload(gpu, &[0; 10], &[0, 1], 4, 4).unwrap_err().to_string().contains("labels"));
     let data = GpuImages::upload(gpu, &[0; 8], &[0, 1], 4, 4).unwrap();
     let idx = gpu.upload_u32(&[2], &[0, 1]).unwrap();

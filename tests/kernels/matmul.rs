@@ -114,7 +114,8 @@ fn rows_are_split_to_fit_a_small_binding_limit() {
 
 #[test]
 fn shape_errors_are_reported_not_panicked() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let (a, b, c) = (gpu.zeros(&[3, 4]), gpu.zeros(&[5, 6]), gpu.zeros(&[3, 6]));
     let mut prog = Program::new();
     let e = MatMul::new().record(gpu, &mut prog, &a, &b, &c).unwrap_err().to_string();

@@ -685,7 +685,8 @@ fn err<T: std::fmt::Debug>(r: pathprox::Result<T>) -> String {
 
 #[test]
 fn optim_rejects_bad_shapes_and_aliasing() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let mut prog = Program::new();
     let h = hyper(gpu, 0.1, 0.1);
     let (a, b) = (gpu.zeros(&[5]), gpu.zeros(&[6]));

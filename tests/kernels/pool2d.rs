@@ -223,7 +223,8 @@ fn grids_fold_and_split_past_the_workgroup_limit() {
 
 #[test]
 fn shape_errors_are_reported_not_panicked() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let mut prog = Program::new();
     let x = gpu.zeros(&[2, 3, 5, 4]);
     let y = gpu.zeros(&[2, 3, 2, 2]);

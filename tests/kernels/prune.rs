@@ -193,7 +193,8 @@ fn prune_mask_scans_whole_units_near_the_loop_limit() {
 
 #[test]
 fn prune_rejects_bad_flags_and_long_units() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let g = Group::new(&gpu.zeros(&[4, 3]), &gpu.zeros(&[4]), &gpu.zeros(&[2, 4]), &gpu.zeros(&[2])).unwrap();
     let mut prog = Program::new();
     let err = |r: pathprox::Result<()>| r.unwrap_err().to_string();

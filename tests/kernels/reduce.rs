@@ -329,7 +329,8 @@ fn err_of(r: pathprox::Result<()>) -> String {
 
 #[test]
 fn reduce_rejects_bad_shapes() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let mut p = Program::new();
     let x = gpu.zeros(&[4, 3]);
     let labels = gpu.upload_u32(&[4], &[0, 1, 2, 0]).unwrap();

@@ -208,7 +208,8 @@ fn gpu_backward_is_the_derivative_of_gpu_forward() {
 
 #[test]
 fn softmax_xent_rejects_bad_shapes() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let mut p = Program::new();
     let x = gpu.zeros(&[4, 3]);
     let labels = gpu.upload_u32(&[4], &[0, 1, 2, 0]).unwrap();
