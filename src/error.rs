@@ -65,6 +65,11 @@ pub enum Error {
     #[error("{}: {msg}", path.display())]
     Report { path: std::path::PathBuf, msg: String },
 
+    /// A task finished, and wrote its logs, figures and summary, but some of its methods diverged
+    /// (`methods`: "wd at iteration 20, ..."). The CLI exits with status 2 for it.
+    #[error("diverged: {methods}; see the summary above and the run directory {}", run_dir.display())]
+    Diverged { methods: String, run_dir: std::path::PathBuf },
+
     #[error("{0}")]
     Other(String),
 }

@@ -306,6 +306,11 @@ fn main() -> ExitCode {
     }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        // Everything was written, but a result is missing: distinct from a failure to run at all.
+        Err(e @ pathprox::Error::Diverged { .. }) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

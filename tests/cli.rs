@@ -59,6 +59,28 @@ fn task1_runs_end_to_end_on_the_shipped_subset() {
 }
 
 #[test]
+fn a_diverged_method_reads_as_diverged_and_exits_2() {
+    let runs = temp("diverged");
+    let out = Command::new(env!("CARGO_BIN_EXE_pathprox"))
+        .args(["task1", "--lr", "1e9", "--methods", "wd,pathprox", "--iters", "4", "--log-every", "2", "--batch", "20", "--max-rows", "200"])
+        .args(["--data-dir", "data", "--runs-dir", runs.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("diverged: wd at iteration 2") && !stderr.contains("panicked"), "{stderr}");
+    // Every method still ran and the table was printed, each diverged row saying so instead of figures.
+    let row = stdout.lines().find(|l| l.starts_with("| weight decay")).expect("wd row");
+    assert!(row.contains("diverged at 2") && !row.contains('%'), "{row}");
+    assert!(stdout.lines().any(|l| l.starts_with("| PathProx")), "{stdout}");
+    let dir = runs.read_dir().unwrap().next().unwrap().unwrap().path();
+    assert!(dir.join("checkpoints/wd.safetensors").is_file(), "the initial parameters are kept");
+    assert!(dir.join("figures/objective.png").is_file());
+    let _ = std::fs::remove_dir_all(runs);
+}
+
+#[test]
 fn step_runs_fixed_batch_updates_that_compose() {
     let dir = temp("step");
     std::fs::create_dir_all(&dir).unwrap();

@@ -49,7 +49,8 @@ fn final_params(run: &RunDir, method: &str) -> Checkpoint {
 
 #[test]
 fn a_run_writes_logs_and_checkpoints_and_resumes_to_the_same_result() {
-    let gpu = &common::gpus()[0];
+    let gpu = common::first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let c = cfg();
     let (data, info) = pathprox::tasks::load_data(gpu, &c, &|_| {}).unwrap();
     let method = Method::PathProx { balance: true };
@@ -94,7 +95,8 @@ fn a_run_writes_logs_and_checkpoints_and_resumes_to_the_same_result() {
 
 #[test]
 fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
-    let gpu = &common::gpus()[0];
+    let gpu = common::first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let mut c = cfg();
     // A sane rate for 20 steps, then an absurd one.
     c.lr = 0.1;
@@ -110,6 +112,31 @@ fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
     assert_eq!(kept.metadata["iteration"], "20");
     assert!(kept.tensors.iter().all(|t| t.2.iter().all(|v| v.is_finite())), "the kept checkpoint is the good one");
     let log = std::fs::read_to_string(run.log_path("wd")).unwrap();
-    assert_eq!(log.lines().count(), 2, "no log line for the diverged point");
+    assert_eq!(log.lines().count(), 3, "the diverged point is logged:\n{log}");
+    assert!(log.lines().last().unwrap().contains("\"train_ce\":null"), "{log}");
+    assert_eq!(run.diverged_at("wd").unwrap(), Some(40));
+    let table = pathprox::report::summary_table(&run.path).unwrap();
+    assert!(table.contains("diverged at 40") && !table.contains("% |"), "the row must not read like a result:\n{table}");
+    // A resumed run does not train it into the same divergence again.
+    let again = trainer::train_method(gpu, &c, Method::WeightDecay, &data, &run, &AtomicBool::new(false), &()).unwrap();
+    assert_eq!(again, Outcome::Diverged { at: 40, last_checkpoint: Some(20) });
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn a_run_diverging_before_its_first_checkpoint_keeps_the_initial_parameters() {
+    let gpu = common::first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
+    let mut c = cfg();
+    c.lr = 1e9;
+    let (data, info) = pathprox::tasks::load_data(gpu, &c, &|_| {}).unwrap();
+    let root = temp_root("diverge0");
+    let run = RunDir::create(&root, "task1").unwrap();
+    run.write_config(&c, info).unwrap();
+    let out = trainer::train_method(gpu, &c, Method::WeightDecay, &data, &run, &AtomicBool::new(false), &()).unwrap();
+    assert_eq!(out, Outcome::Diverged { at: 20, last_checkpoint: Some(0) });
+    let kept = final_params(&run, "wd");
+    assert_eq!(kept.metadata["iteration"], "0");
+    assert!(kept.tensors.iter().all(|t| t.2.iter().all(|v| v.is_finite())));
     let _ = std::fs::remove_dir_all(root);
 }

@@ -57,6 +57,12 @@ impl Run {
         let pct = |x: Option<f64>, digits: usize| x.map_or_else(dash, |x| format!("{:.digits$}%", x));
         let mut rows: Vec<[String; 7]> = Vec::new();
         for r in self.summary_rows() {
+            if let Some(it) = r.diverged_at {
+                // Figures from before the divergence would read like a result: the row says what happened.
+                let diverged = format!("diverged at {}", thousands(it));
+                rows.push([display_name(&r.method), diverged.clone(), dash(), dash(), dash(), diverged, r.wall_s.map_or_else(dash, duration)]);
+                continue;
+            }
             let objective = match (r.final_objective, r.diverged_at) {
                 (Some(x), _) => objective(x),
                 (None, Some(it)) => format!("diverged at {}", thousands(it)),

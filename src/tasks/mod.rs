@@ -161,7 +161,8 @@ pub fn load_data(gpu: &Gpu, cfg: &TrainConfig, say: &dyn Fn(&str)) -> Result<(Gp
     Ok((GpuData { train, sets }, info))
 }
 
-/// Runs (or, with `resume`, continues) a task; returns the run directory.
+/// Runs (or, with `resume`, continues) a task; returns the run directory. When a method diverged, the
+/// others still run and everything is written, then the result is `Error::Diverged`.
 pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Option<&Path>, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<PathBuf> {
     if task == "task5" {
         let o = task5::Task5Overrides { base: o.clone(), ..Default::default() };
@@ -197,6 +198,7 @@ pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Optio
         cfg.log_every,
         run.path.display()
     ));
+    let mut diverged = Vec::new();
     for name in &cfg.methods {
         let method = Method::parse(name)?;
         match trainer::train_method(gpu, &cfg, method, &data, &run, interrupt, progress)? {
@@ -205,11 +207,14 @@ pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Optio
                 say(&format!("interrupted: {name} checkpointed at iteration {at}; continue with `pathprox {} --resume {}`", cfg.task, run.path.display()));
                 return Ok(run.path);
             }
-            Outcome::Diverged { .. } => {}
+            Outcome::Diverged { at, .. } => diverged.push(format!("{name} at iteration {at}")),
         }
     }
     let figures = crate::report::write_figures(&run.path)?;
     say(&format!("figures: {}", figures.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")));
     println!("\n{}", crate::report::summary_table(&run.path)?);
+    if !diverged.is_empty() {
+        return Err(Error::Diverged { methods: diverged.join(", "), run_dir: run.path });
+    }
     Ok(run.path)
 }

@@ -192,11 +192,6 @@ enum PointEnd {
     Interrupted,
 }
 
-/// Marks a grid point whose training diverged, so that a resumed run does not train it again.
-fn diverged_marker(point: &RunDir, method: &str) -> PathBuf {
-    point.path.join(format!("{method}.diverged"))
-}
-
 /// Runs (or, with `resume`, continues) Task 5; returns the run directory.
 pub fn run(gpu: &Gpu, o: &Task5Overrides, runs_root: &Path, resume: Option<&Path>, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<PathBuf> {
     let say = |s: &str| progress.message(s);
@@ -300,7 +295,7 @@ fn run_point(
         say(&format!("{label}: done"));
         return Ok(PointEnd::Done);
     }
-    if diverged_marker(point, name).is_file() {
+    if point.diverged_at(name)?.is_some() {
         say(&format!("{label}: diverged in an earlier session; skipped"));
         return Ok(PointEnd::Diverged);
     }
@@ -310,10 +305,8 @@ fn run_point(
     match trainer::train_method(gpu, &cfg, method, data, point, interrupt, progress)? {
         Outcome::Finished { .. } => {}
         Outcome::Interrupted { .. } => return Ok(PointEnd::Interrupted),
-        Outcome::Diverged { at, .. } => {
-            write_atomically(&diverged_marker(point, name), format!("{at}\n").as_bytes())?;
-            return Ok(PointEnd::Diverged);
-        }
+        // The trainer has marked it (`RunDir::mark_diverged`), so a resumed run skips it.
+        Outcome::Diverged { .. } => return Ok(PointEnd::Diverged),
     }
     if sparsity_levels(gpu, t5, &cfg, method, data, point, results, label, interrupt, progress)? { Ok(PointEnd::Done) } else { Ok(PointEnd::Interrupted) }
 }

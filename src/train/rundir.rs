@@ -86,6 +86,26 @@ impl RunDir {
     }
 
     /// Appends one line and flushes it to disk.
+    /// `<method>.diverged`: holds the iteration at which the method's loss became NaN/inf.
+    fn diverged_path(&self, method: &str) -> PathBuf {
+        self.path.join(format!("{method}.diverged"))
+    }
+
+    /// Records that `method` diverged at `iter`, so that a resumed run does not train it again.
+    pub fn mark_diverged(&self, method: &str, iter: u64) -> Result<()> {
+        super::checkpoint::write_atomically(&self.diverged_path(method), format!("{iter}\n").as_bytes())
+    }
+
+    /// Where `method` diverged in an earlier session, if it did.
+    pub fn diverged_at(&self, method: &str) -> Result<Option<u64>> {
+        let p = self.diverged_path(method);
+        match std::fs::read_to_string(&p) {
+            Ok(t) => t.trim().parse().map(Some).map_err(|_| Error::Other(format!("{}: expected an iteration number, found {:?}", p.display(), t.trim()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&p)(e)),
+        }
+    }
+
     pub fn append(&self, method: &str, point: &LogPoint) -> Result<()> {
         let p = self.log_path(method);
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(io(&p))?;

@@ -7,7 +7,8 @@
 //! submission and writes a checkpoint at that step; a crash loses at most the steps since the last
 //! checkpoint. `--resume` reloads the checkpoint, rewinds the log to it and continues; the batch order is a
 //! function of the step and the kernels are fixed, so it ends where the uninterrupted run would have.
-//! A diverging run (non-finite loss) stops with a message and keeps its last good checkpoint.
+//! A diverging run (non-finite loss) stops with a message, logs the non-finite point, marks the method
+//! diverged (`<method>.diverged`) and keeps its last good checkpoint (at worst the initial parameters).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -237,6 +238,10 @@ pub fn preset_tuning(gpu: &Gpu, ck: &Checkpoint) {
 pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData, run: &RunDir, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<Outcome> {
     let name = method.name();
     let ck_path = run.checkpoint_path(name);
+    if let Some(at) = run.diverged_at(name)? {
+        progress.message(&format!("{name}: diverged at iteration {at} in an earlier session (see {}); not trained again", run.log_path(name).display()));
+        return Ok(Outcome::Diverged { at, last_checkpoint: Checkpoint::load(&ck_path).ok().and_then(|ck| ck.metadata.get(ITERATION)?.parse().ok()) });
+    }
     let resume = if ck_path.is_file() { Some(Checkpoint::load(&ck_path)?) } else { None };
     if let Some(ck) = &resume {
         preset_tuning(gpu, ck);
@@ -252,13 +257,17 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
     }
     let started = Instant::now();
     let wall = |wall0: f64| wall0 + started.elapsed().as_secs_f64();
+    let mut last_checkpoint = resume.as_ref().map(|_| step);
     if points.is_empty() {
         let p = job.log_point(step, 0.0, wall(wall0))?;
         run.append(name, &p)?;
         points.push(p);
+        // The initial parameters, so that a run that diverges before its first checkpoint still has a
+        // last good state to inspect or restart from.
+        job.checkpoint(step, wall(wall0))?.save(&ck_path)?;
+        last_checkpoint = Some(step);
     }
     progress.start(name, step, cfg.iters);
-    let mut last_checkpoint = resume.as_ref().map(|_| step);
     let mut logs_since_checkpoint = 0;
     while step < cfg.iters {
         let target = cfg.next_stop(step);
@@ -277,6 +286,10 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
         }
         let p = job.log_point(step, rate, wall(wall0))?;
         if !(p.train_ce.is_finite() && p.objective.is_finite()) {
+            // Logged (non-finite values become null) so that the log, figures and summary say where it
+            // diverged; the marker keeps `--resume` from training it into the same divergence again.
+            run.append(name, &p)?;
+            run.mark_diverged(name, step)?;
             progress.finish();
             progress.message(&format!(
                 "{name}: diverged at iteration {step} (train cross-entropy {}, objective {}); {}",
