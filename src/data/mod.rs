@@ -3,9 +3,10 @@
 //!
 //! - [`idx`]: the IDX file format (MNIST family), parsed from bytes, gzip or raw.
 //! - [`mnist`]: the MNIST family: [`Dataset`], where the files are looked for, the seeded task splits.
-//! - [`download`]: `pathprox download` (not in the browser build, which fetches bytes itself).
+//! - [`download`]: `pathprox download` (the `download` feature, on by default; not in the browser build,
+//!   which fetches bytes itself).
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "download", not(target_arch = "wasm32")))]
 pub mod download;
 pub mod idx;
 pub mod mnist;

@@ -24,7 +24,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Arg, DType, Dispatch, Gpu, KernelDef, Program, Shader, Tensor};
+use crate::gpu::{Access, Arg, DType, Dispatch, Gpu, KernelDef, Program, Shader, Tensor, Variant};
 pub use cpu::Dims;
 
 macro_rules! conv_shader {
@@ -71,6 +71,32 @@ const REDUCE_BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read
 pub static BIAS_GRAD: KernelDef = KernelDef { shader: &SHADER_REDUCE, entry: "bias_grad", bindings: REDUCE_BINDINGS };
 pub static SUM_SLOTS: KernelDef = KernelDef { shader: &SHADER_REDUCE, entry: "sum_slots", bindings: REDUCE_BINDINGS };
 pub static KERNELS: &[&KernelDef] = &[&CONV_SG, &CONV_REG, &WEIGHT_GRAD_SG, &WEIGHT_GRAD_REG, &BIAS_GRAD, &SUM_SLOTS];
+
+/// Every (kernel, specialization) the conv wrappers can compile on any adapter, for the image sizes of
+/// the paper's networks (VGG19 on 32×32 down to 2×2, MNIST-sized 28/14/7) and the test variants. The
+/// shader translation test (`tests/translate.rs`) compiles each of these for every backend.
+pub fn every_variant() -> Vec<(&'static KernelDef, Variant)> {
+    let sizes = [32, 28, 16, 14, 8, 7, 4, 2, 1];
+    let mut out: Vec<(&'static KernelDef, Variant)> = Vec::new();
+    let mut add = |def: &'static KernelDef, v: Variant| {
+        if !out.iter().any(|(d, x)| std::ptr::eq(*d, def) && *x == v) {
+            out.push((def, v));
+        }
+    };
+    for sg in [true, false] {
+        for &h in &sizes {
+            for &w in &sizes {
+                for c_out in [3, 64] {
+                    Algo::candidates_for(sg, h, w, c_out).into_iter().for_each(|a| add(a.def(), a.constants()));
+                }
+                WgradAlgo::candidates_for(sg, h, w).into_iter().for_each(|a| add(a.def(), a.constants()));
+            }
+        }
+    }
+    Algo::all_for(true).into_iter().for_each(|a| add(a.def(), a.constants()));
+    WgradAlgo::all_for(true).into_iter().for_each(|a| add(a.def(), a.constants()));
+    out
+}
 
 /// Mirrors `Params` in conv2d_common.wgsl.
 #[repr(C)]
@@ -208,8 +234,13 @@ impl Algo {
     /// With few output channels (the data gradient of a 3-channel input layer) 4 channels and 16 pixels
     /// per lane run 4× faster than 16 channels, most of which would be padding.
     pub fn candidates(gpu: &Gpu, h: usize, w: usize, c_out: usize) -> Vec<Algo> {
+        Algo::candidates_for(gpu.fixed_subgroup_size() == Some(8), h, w, c_out)
+    }
+
+    /// The candidates on an adapter with (or without) 8-wide subgroups; without, only portable variants.
+    pub fn candidates_for(subgroup8: bool, h: usize, w: usize, c_out: usize) -> Vec<Algo> {
         let (t8, column) = (Tile::fit(h, w, 8), Tile::fit(h, 1, 8));
-        if gpu.fixed_subgroup_size() == Some(8) {
+        if subgroup8 {
             if c_out <= 4 {
                 return vec![Algo::Subgroup { tm: 4, tile: Tile::fit(h, w, 16) }, Algo::Subgroup { tm: 4, tile: t8 }];
             }
@@ -226,8 +257,12 @@ impl Algo {
     /// Every variant the tests must cover on this adapter: each kernel with tiles of every kind (wide,
     /// tall, several images, odd sizes) and channel blocks that do and do not divide the tests' channels.
     pub fn all(gpu: &Gpu) -> Vec<Algo> {
+        Algo::all_for(gpu.fixed_subgroup_size() == Some(8))
+    }
+
+    pub fn all_for(subgroup8: bool) -> Vec<Algo> {
         let mut v = vec![Algo::Register { tm: 8, tile: Tile { b: 1, r: 1, w: 8 } }, Algo::Register { tm: 3, tile: Tile { b: 2, r: 1, w: 2 } }, Algo::Register { tm: 5, tile: Tile { b: 1, r: 3, w: 4 } }];
-        if gpu.fixed_subgroup_size() == Some(8) {
+        if subgroup8 {
             v.extend([Algo::Subgroup { tm: 16, tile: Tile { b: 1, r: 1, w: 8 } }, Algo::Subgroup { tm: 5, tile: Tile { b: 1, r: 3, w: 4 } }, Algo::Subgroup { tm: 8, tile: Tile { b: 4, r: 1, w: 2 } }]);
         }
         v
@@ -244,6 +279,13 @@ impl Algo {
         match self {
             Algo::Subgroup { tm, tile } | Algo::Register { tm, tile } => (tm, tile),
         }
+    }
+
+    fn constants(self) -> Vec<(&'static str, u32)> {
+        let (tm, tile) = self.parts();
+        let mut v = vec![("TM", tm)];
+        v.extend(tile.constants());
+        v
     }
 
     /// Workgroups for `tiles` pixel tiles × `c_out` output channels.
@@ -270,8 +312,12 @@ impl WgradAlgo {
     /// output channels per lane depending on the shape. The portable variants keep one input channel
     /// per invocation: more multiply Mesa's OpenGL compile time (seconds at TC = 2 with 2-row tiles).
     pub fn candidates(gpu: &Gpu, h: usize, w: usize) -> Vec<WgradAlgo> {
+        WgradAlgo::candidates_for(gpu.fixed_subgroup_size() == Some(8), h, w)
+    }
+
+    pub fn candidates_for(subgroup8: bool, h: usize, w: usize) -> Vec<WgradAlgo> {
         let t8 = Tile::fit(h, w, 8);
-        if gpu.fixed_subgroup_size() == Some(8) {
+        if subgroup8 {
             return vec![WgradAlgo::Subgroup { tm: 16, tc: 1, tile: t8 }, WgradAlgo::Subgroup { tm: 8, tc: 1, tile: t8 }];
         }
         let t8 = t8.one_image();
@@ -281,8 +327,12 @@ impl WgradAlgo {
     /// Every kernel the tests must cover on this adapter, each with two tile shapes (the tuned test covers
     /// the candidates' shapes).
     pub fn all(gpu: &Gpu) -> Vec<WgradAlgo> {
+        WgradAlgo::all_for(gpu.fixed_subgroup_size() == Some(8))
+    }
+
+    pub fn all_for(subgroup8: bool) -> Vec<WgradAlgo> {
         let mut v = vec![WgradAlgo::Register { tm: 4, tc: 2, tile: Tile { b: 1, r: 1, w: 8 } }, WgradAlgo::Register { tm: 2, tc: 1, tile: Tile { b: 2, r: 1, w: 3 } }];
-        if gpu.fixed_subgroup_size() == Some(8) {
+        if subgroup8 {
             v.extend([WgradAlgo::Subgroup { tm: 3, tc: 4, tile: Tile { b: 3, r: 1, w: 4 } }, WgradAlgo::Subgroup { tm: 5, tc: 2, tile: Tile { b: 1, r: 3, w: 1 } }]);
         }
         v
@@ -423,9 +473,7 @@ impl ConvJob<'_> {
         if tm == 0 {
             return Err(Error::shape(self.op, "TM must be positive"));
         }
-        let mut constants = vec![("TM", tm)];
-        constants.extend(tile.constants());
-        let pipeline = gpu.pipeline(algo.def(), &constants)?;
+        let pipeline = gpu.pipeline(algo.def(), &algo.constants())?;
         let dims = Dims { n: self.n, c_in: self.c_in, c_out: self.c_out, h: self.h, w: self.w };
         if self.c_out.div_ceil(tm as usize) > gpu.limits.max_compute_workgroups_per_dimension as usize {
             return Err(Error::Limit { op: self.op, msg: format!("{} output channels", self.c_out), limit: "65535 workgroups per dimension".into() });

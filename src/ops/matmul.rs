@@ -9,7 +9,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result};
-use crate::gpu::{Access, Arg, DType, Dispatch, Gpu, KernelDef, Program, Shader, Tensor};
+use crate::gpu::{Access, Arg, DType, Dispatch, Gpu, KernelDef, Program, Shader, Tensor, Variant};
 
 macro_rules! matmul_shader {
     ($name:literal, $subgroups:expr) => {
@@ -70,9 +70,14 @@ pub enum Algo {
 impl Algo {
     /// The variants worth timing on this adapter, the heuristic favourite first.
     pub fn candidates(gpu: &Gpu) -> Vec<Algo> {
-        let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+        Algo::candidates_for(gpu.fixed_subgroup_size() == Some(8), gpu.info.device_type == wgpu::DeviceType::Cpu)
+    }
+
+    /// The candidates on an adapter with (or without) 8-wide subgroups that is (or is not) a CPU. Without
+    /// subgroups (WebGPU, most GPUs' default, OpenGL) only portable variants are listed.
+    pub fn candidates_for(subgroup8: bool, cpu: bool) -> Vec<Algo> {
         let mut v = Vec::new();
-        if gpu.fixed_subgroup_size() == Some(8) {
+        if subgroup8 {
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 16, tn: 8 }, Algo::Subgroup { tm: 8, tn: 8 }, Algo::Subgroup { tm: 32, tn: 4 }]);
         }
         if cpu {
@@ -85,8 +90,12 @@ impl Algo {
 
     /// Every variant the tests must cover on this adapter.
     pub fn all(gpu: &Gpu) -> Vec<Algo> {
+        Algo::all_for(gpu.fixed_subgroup_size() == Some(8))
+    }
+
+    pub fn all_for(subgroup8: bool) -> Vec<Algo> {
         let mut v = vec![Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 1, tn: 4 }, Algo::Tiled { tm: 4, tn: 4 }, Algo::Tiled { tm: 2, tn: 3 }, Algo::Vec8];
-        if gpu.fixed_subgroup_size() == Some(8) {
+        if subgroup8 {
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 1, tn: 4 }, Algo::Subgroup { tm: 8, tn: 8 }]);
         }
         v
@@ -116,6 +125,25 @@ impl Algo {
             Algo::Tiled { tm, tn } => vec![("TM", tm), ("TN", tn)],
             Algo::Vec8 => vec![("B_MODE", b_mode)],
         }
+    }
+
+    /// Every (kernel, specialization) the matmul wrapper can compile on any adapter: each candidate and
+    /// test variant, in both ways of reading B where the variant can read it as vec4. The shader
+    /// translation test (`tests/translate.rs`) compiles each of these for every backend.
+    pub fn every_variant() -> Vec<(&'static KernelDef, Variant)> {
+        let mut algos: Vec<Algo> = [true, false].into_iter().flat_map(|sg| [true, false].into_iter().flat_map(move |cpu| Algo::candidates_for(sg, cpu))).collect();
+        algos.extend(Algo::all_for(true));
+        let mut out: Vec<(&'static KernelDef, Variant)> = Vec::new();
+        for algo in algos {
+            let modes: &[u32] = if algo.vec4_capable() { &[B_SCALAR, B_VEC4_ALONG_J] } else { &[B_SCALAR] };
+            for &mode in modes {
+                let entry = (algo.def(), algo.constants(mode));
+                if !out.iter().any(|(d, v)| std::ptr::eq(*d, entry.0) && *v == entry.1) {
+                    out.push(entry);
+                }
+            }
+        }
+        out
     }
 
     /// Workgroups for an M×N output.

@@ -28,6 +28,15 @@ pub fn all_kernels() -> Vec<&'static KernelDef> {
     [conv2d::KERNELS, elementwise::KERNELS, gather::KERNELS, matmul::KERNELS, optim::KERNELS, pool2d::KERNELS, prune::KERNELS, reduce::KERNELS, softmax_xent::KERNELS].concat()
 }
 
+/// Every (kernel, specialization) this crate can compile: each kernel with its defaults, and every tuned
+/// or tested variant of the tunable ones. What a backend must translate (`tests/translate.rs`).
+pub fn every_specialization() -> Vec<(&'static KernelDef, crate::gpu::Variant)> {
+    let mut v: Vec<(&'static KernelDef, crate::gpu::Variant)> = all_kernels().into_iter().map(|k| (k, Vec::new())).collect();
+    v.extend(matmul::Algo::every_variant());
+    v.extend(conv2d::every_variant());
+    v
+}
+
 /// Splits `n` elements into (first, count) chunks whose bindings fit the adapter's storage-binding limit;
 /// chunk starts stay aligned to the storage offset alignment.
 pub(crate) fn flat_chunks(gpu: &Gpu, n: usize) -> Vec<(usize, usize)> {
