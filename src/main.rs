@@ -167,10 +167,10 @@ enum Command {
         /// cifar10: fetch the Python version (pickled batches) instead of the binary one.
         #[arg(long)]
         python: bool,
-        /// Directory to write into. Default: data/<dataset> (data/cifar10 for cifar10).
+        /// Directory to write into. Default: data/mnist, data/fashion-mnist, data/cifar10 or data/svhn.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
-        /// Mirror to fetch from (the file names are appended). Default: the well-known public mirror.
+        /// Mirror to fetch from (the file names are appended). Default: where the files are published (for MNIST, the well-known public mirror).
         #[arg(long)]
         base_url: Option<String>,
     },
