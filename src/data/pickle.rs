@@ -1,7 +1,7 @@
 //! A small, safe reader for the Python pickles the CIFAR-10 "python version" ships: a dict of bytes keys
 //! holding a uint8 numpy array, a list of ints and a few strings. It understands the opcodes that Python 2's
-//! cPickle (protocol 2, how the official files were written) and today's Python 3 (`pickle.dump`, protocol
-//! 2 or 4) use for such a dict, and nothing else.
+//! cPickle (protocol 2, how the official files were written) and Python 3 (`pickle.dump`, protocols 1, 2
+//! and 4; 4 is today's default) use for such a dict, and nothing else.
 //!
 //! It never runs anything. A pickle normally names any Python callable (`GLOBAL`) and calls it (`REDUCE`);
 //! here the only names accepted are the four a numpy array needs, each replaced by a fixed Rust
@@ -188,9 +188,9 @@ impl Machine<'_> {
     fn line(&mut self) -> Result<String> {
         let rest = &self.data[self.pos..];
         let Some(end) = rest.iter().take(MAX_LINE + 1).position(|&b| b == b'\n') else {
-            return Err(self.err("GLOBAL line missing its newline (or longer than 256 bytes)"));
+            return Err(self.err("a text line (GLOBAL, INT) missing its newline (or longer than 256 bytes)"));
         };
-        let s = std::str::from_utf8(&rest[..end]).map_err(|_| self.err("GLOBAL line is not UTF-8"))?.to_string();
+        let s = std::str::from_utf8(&rest[..end]).map_err(|_| self.err("a text line is not UTF-8"))?.to_string();
         self.pos += end + 1;
         Ok(s)
     }
@@ -257,7 +257,7 @@ impl Machine<'_> {
 
     fn set_items(&self, dict: &Value, items: Vec<Value>) -> Result<()> {
         let Value::Dict(d) = dict else { return Err(self.err(format!("SETITEM on a {}, expected a dict", dict.kind()))) };
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.err("SETITEMS with an odd number of values"));
         }
         let mut it = items.into_iter();
@@ -428,6 +428,16 @@ impl Machine<'_> {
                 b'N' => self.push(Value::None),
                 0x88 => self.push(Value::Bool(true)),
                 0x89 => self.push(Value::Bool(false)),
+                // INT (protocols 0-1): a decimal line; "00" and "01" are how they write False and True.
+                b'I' => {
+                    let line = self.line()?;
+                    let v = match line.as_str() {
+                        "00" => Value::Bool(false),
+                        "01" => Value::Bool(true),
+                        l => Value::Int(l.parse().map_err(|_| self.err(format!("INT line '{l}' is not a 64-bit integer")))?),
+                    };
+                    self.push(v);
+                }
                 b'J' => {
                     let v = i32::from_le_bytes(self.le()?);
                     self.push(Value::Int(v.into()));
@@ -619,7 +629,6 @@ fn parse_dtype(spec: &str) -> Option<Dtype> {
 
 /// Names of the opcodes this reader refuses, for messages.
 const OPCODE_NAMES: &[(u8, &str)] = &[
-    (b'I', "INT"),
     (b'L', "LONG"),
     (b'F', "FLOAT"),
     (b'G', "BINFLOAT"),
