@@ -170,7 +170,8 @@ enum Command {
         /// Directory to write into. Default: data/mnist, data/fashion-mnist, data/cifar10 or data/svhn.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
-        /// Mirror to fetch from (the file names are appended). Default: where the files are published (for MNIST, the well-known public mirror).
+        /// Mirror to fetch from (the file names are appended). Default: where the files are published
+        /// (for MNIST, the well-known public mirror).
         #[arg(long)]
         base_url: Option<String>,
     },

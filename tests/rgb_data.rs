@@ -46,7 +46,12 @@ fn check_images(d: &RgbDataset, first: usize, n: usize) {
         for c in 0..3 {
             for y in 0..32 {
                 for x in 0..32 {
-                    assert_eq!(d.pixel(i, c, y, x), value(first + i, c, y, x), "image {i} ({c}, {y}, {x}) of {}", d.source);
+                    assert_eq!(
+                        d.pixel(i, c, y, x),
+                        value(first + i, c, y, x),
+                        "image {i} ({c}, {y}, {x}) of {}",
+                        d.source
+                    );
                 }
             }
         }
@@ -125,7 +130,11 @@ fn the_pickle_reader_runs_nothing() {
     let evil4 = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.";
     assert_one_line(&pickle::load("e4.pkl", evil4).unwrap_err(), "e4.pkl", &["refusing global builtins.eval"]);
     // Opcodes it does not know are named.
-    assert_one_line(&pickle::load("i.pkl", b"\x80\x02F1.5\n.").unwrap_err(), "i.pkl", &["0x46", "FLOAT", "not supported"]);
+    assert_one_line(
+        &pickle::load("i.pkl", b"\x80\x02F1.5\n.").unwrap_err(),
+        "i.pkl",
+        &["0x46", "FLOAT", "not supported"],
+    );
     // A tuple nested a million deep is refused, not dropped recursively.
     let mut deep = b"\x80\x02N".to_vec();
     deep.extend(std::iter::repeat_n(0x85u8, 1_000_000));
@@ -242,7 +251,8 @@ fn task_splits_are_seeded_disjoint_and_the_papers_sizes() {
     assert_eq!((&a.train, &a.val), (&b.train, &b.val));
     assert_ne!(a.val.images, c.val.images);
     // Disjoint and complete: every training image (told apart by its first pixel, value(i, 0, 0, 0)) once.
-    let mut firsts: Vec<u8> = (0..a.train.len()).map(|i| a.train.image(i)[0]).chain((0..a.val.len()).map(|i| a.val.image(i)[0])).collect();
+    let mut firsts: Vec<u8> =
+        (0..a.train.len()).map(|i| a.train.image(i)[0]).chain((0..a.val.len()).map(|i| a.val.image(i)[0])).collect();
     firsts.sort_unstable();
     let mut want: Vec<u8> = (0..100).map(|i| value(i, 0, 0, 0)).collect();
     want.sort_unstable();
@@ -272,7 +282,10 @@ fn the_mat_reader_sees_the_matlab_layout() {
     // Column-major: X(row 1, col 0, c 0, n 0) is the second byte, X(row 0, col 1, ...) the 33rd.
     assert_eq!((px[1], px[32]), (value(0, 0, 1, 0), value(0, 0, 0, 1)));
     let z = m.get("z").unwrap();
-    assert_eq!((z.class, z.dims.as_slice(), &z.data), (mat::Class::Double, &[2, 3][..], &mat::MatData::F64(vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0])));
+    assert_eq!(
+        (z.class, z.dims.as_slice(), &z.data),
+        (mat::Class::Double, &[2, 3][..], &mat::MatData::F64(vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]))
+    );
     let y = mat::read("m", &read("svhn_matlab_style.mat"), &["y"]).unwrap();
     assert_eq!(y.get("y").unwrap().data, mat::MatData::F64(vec![3.0]));
 }
@@ -296,7 +309,8 @@ fn svhn_is_found_loaded_and_split() {
 
 /// `bytes` with the first occurrence of `from` replaced by `to`.
 fn patch(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let at = bytes.windows(from.len()).position(|w| w == from).unwrap_or_else(|| panic!("pattern {from:02x?} not found"));
+    let at =
+        bytes.windows(from.len()).position(|w| w == from).unwrap_or_else(|| panic!("pattern {from:02x?} not found"));
     [&bytes[..at], to, &bytes[at + from.len()..]].concat()
 }
 
@@ -386,7 +400,9 @@ fn bad_mat_files_are_one_line_errors() {
     let no_x = patch(&plain, b"\x01\x00\x01\x00X\x00\x00\x00", b"\x01\x00\x01\x00W\x00\x00\x00");
     let no_y = patch(&plain, b"\x01\x00\x01\x00y\x00\x00\x00", b"\x01\x00\x01\x00w\x00\x00\x00");
     // X's dimensions [32, 32, 3, 5] as miINT32.
-    let dims = |d: [i32; 4]| [&[5u8, 0, 0, 0, 16, 0, 0, 0][..], &d.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()].concat();
+    let dims = |d: [i32; 4]| {
+        [&[5u8, 0, 0, 0, 16, 0, 0, 0][..], &d.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()].concat()
+    };
     let wrong_dims = patch(&plain, &dims([32, 32, 3, 5]), &dims([32, 32, 5, 3]));
     let huge = patch(&plain, &dims([32, 32, 3, 5]), &dims([32, 32, 3, i32::MAX]));
     let neg = patch(&plain, &dims([32, 32, 3, 5]), &dims([32, 32, 3, i32::MIN]));

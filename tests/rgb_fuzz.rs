@@ -193,11 +193,41 @@ fn mutated_files_give_an_error_or_a_valid_set_never_a_panic_or_a_big_allocation(
                 }
             }),
         },
-        Target { name: "pickle py2", input: fixture("cifar_py2.pkl"), iters: 3000, compressed: false, run: Box::new(pickle) },
-        Target { name: "pickle p1", input: fixture("cifar_p1.pkl"), iters: 3000, compressed: false, run: Box::new(pickle) },
-        Target { name: "pickle p2", input: fixture("cifar_p2.pkl"), iters: 3000, compressed: false, run: Box::new(pickle) },
-        Target { name: "pickle p4", input: fixture("cifar_p4.pkl"), iters: 3000, compressed: false, run: Box::new(pickle) },
-        Target { name: "MAT plain", input: fixture("svhn_plain.mat"), iters: 3000, compressed: false, run: Box::new(mat) },
+        Target {
+            name: "pickle py2",
+            input: fixture("cifar_py2.pkl"),
+            iters: 3000,
+            compressed: false,
+            run: Box::new(pickle),
+        },
+        Target {
+            name: "pickle p1",
+            input: fixture("cifar_p1.pkl"),
+            iters: 3000,
+            compressed: false,
+            run: Box::new(pickle),
+        },
+        Target {
+            name: "pickle p2",
+            input: fixture("cifar_p2.pkl"),
+            iters: 3000,
+            compressed: false,
+            run: Box::new(pickle),
+        },
+        Target {
+            name: "pickle p4",
+            input: fixture("cifar_p4.pkl"),
+            iters: 3000,
+            compressed: false,
+            run: Box::new(pickle),
+        },
+        Target {
+            name: "MAT plain",
+            input: fixture("svhn_plain.mat"),
+            iters: 3000,
+            compressed: false,
+            run: Box::new(mat),
+        },
         Target { name: "MAT zlib", input: fixture("svhn_zlib.mat"), iters: 3000, compressed: true, run: Box::new(mat) },
         Target {
             name: "MAT MATLAB-style",
@@ -232,12 +262,17 @@ fn mutated_files_give_an_error_or_a_valid_set_never_a_panic_or_a_big_allocation(
             let mut rng = Rng(0x5eed_0000 + (ti as u64) * 1_000_003 + i as u64);
             let input = if i == 0 { t.input.clone() } else { mutate(&t.input, &mut rng) };
             let bound = if t.compressed { 16 * input.len() + (256 << 10) } else { 8 * input.len() + (64 << 10) };
-            let (result, peak) = measured(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (t.run)(&input))));
+            let (result, peak) =
+                measured(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (t.run)(&input))));
             if result.is_err() {
                 failures.push(format!("{}: iteration {i} panicked ({} bytes in)", t.name, input.len()));
             }
             if peak > bound {
-                failures.push(format!("{}: iteration {i} held {peak} bytes for a {}-byte file (bound {bound})", t.name, input.len()));
+                failures.push(format!(
+                    "{}: iteration {i} held {peak} bytes for a {}-byte file (bound {bound})",
+                    t.name,
+                    input.len()
+                ));
             }
             largest = largest.max(peak);
             if input.len() >= 1024 {

@@ -39,10 +39,17 @@ pub const RECORD_BYTES: usize = 1 + IMAGE_BYTES;
 /// Images per official batch file.
 pub const BATCH_IMAGES: usize = 10_000;
 /// The five training batches, in order, then the test batch, binary version.
-pub const BINARY_FILES: [&str; 6] =
-    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"];
+pub const BINARY_FILES: [&str; 6] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+    "test_batch.bin",
+];
 /// The same, Python version.
-pub const PYTHON_FILES: [&str; 6] = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"];
+pub const PYTHON_FILES: [&str; 6] =
+    ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"];
 /// Folder the binary archive extracts to.
 pub const BINARY_DIR: &str = "cifar-10-batches-bin";
 /// Folder the Python archive extracts to.
@@ -104,8 +111,10 @@ pub fn parse_python_batch(name: &str, bytes: &[u8]) -> Result<RgbDataset> {
     if dict.get("fine_labels").is_some() {
         return Err(Error::data(name, "has 'fine_labels': this is a CIFAR-100 batch, not CIFAR-10"));
     }
-    let data = dict.get("data").ok_or_else(|| Error::data(name, format!("no 'data' in the dict (keys: {})", keys())))?;
-    let labels = dict.get("labels").ok_or_else(|| Error::data(name, format!("no 'labels' in the dict (keys: {})", keys())))?;
+    let data =
+        dict.get("data").ok_or_else(|| Error::data(name, format!("no 'data' in the dict (keys: {})", keys())))?;
+    let labels =
+        dict.get("labels").ok_or_else(|| Error::data(name, format!("no 'labels' in the dict (keys: {})", keys())))?;
 
     let Value::Array(data) = data else {
         return Err(Error::data(name, format!("'data' is a {}, expected a uint8 numpy array", data.kind())));
@@ -345,13 +354,19 @@ fn read_archive(name: &str, stream: impl Read) -> Result<Cifar10> {
         let label = format!("{name}:{member}");
         let size = entry.size();
         if size > MAX_MEMBER {
-            return Err(Error::data(label, format!("member claims {size} bytes, more than any CIFAR-10 batch ({MAX_MEMBER} at most)")));
+            return Err(Error::data(
+                label,
+                format!("member claims {size} bytes, more than any CIFAR-10 batch ({MAX_MEMBER} at most)"),
+            ));
         }
         // Grows as bytes arrive, so a header that lies about the size costs nothing.
         let mut bytes = Vec::new();
         (&mut entry).take(size).read_to_end(&mut bytes).map_err(corrupt)?;
         if (bytes.len() as u64) < size {
-            return Err(Error::data(label, format!("truncated: the tar header says {size} bytes, the archive holds {}", bytes.len())));
+            return Err(Error::data(
+                label,
+                format!("truncated: the tar header says {size} bytes, the archive holds {}", bytes.len()),
+            ));
         }
         if found[vi][fi].is_some() {
             return Err(Error::data(label, "appears twice in the archive"));
@@ -365,7 +380,8 @@ fn read_archive(name: &str, stream: impl Read) -> Result<Cifar10> {
         }
     }
     let (vi, version) = if found[1].iter().any(Option::is_some) { (1, Version::Python) } else { (0, Version::Binary) };
-    let missing: Vec<&str> = version.files().iter().zip(&found[vi]).filter(|(_, b)| b.is_none()).map(|(f, _)| *f).collect();
+    let missing: Vec<&str> =
+        version.files().iter().zip(&found[vi]).filter(|(_, b)| b.is_none()).map(|(f, _)| *f).collect();
     let msg = if members == 0 {
         "is an empty archive".to_string()
     } else {

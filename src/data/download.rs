@@ -1,6 +1,6 @@
 //! `pathprox download`: fetches the official files of a data set ([`Set`]: MNIST, Fashion-MNIST, CIFAR-10,
-//! SVHN) over HTTP(S), with a progress bar, into a temporary file renamed into place only once its checksums match; files already present and
-//! valid are skipped. The checksum table is data ([`RemoteFile`]), so tests can serve their own files.
+//! SVHN) over HTTP(S), with a progress bar, into a temporary file renamed into place only once its
+//! checksums match; files already present and valid are skipped. The checksum table is data ([`RemoteFile`]), so tests can serve their own files.
 //!
 //! Checksums: the MD5s are the published ones, as listed in torchvision's `torchvision/datasets/mnist.py`
 //! (`MNIST.resources`, `FashionMNIST.resources`); the SHA-256s of the MNIST test files were computed from

@@ -195,7 +195,10 @@ pub fn read(file: &str, bytes: &[u8], wanted: &[&str]) -> Result<MatFile> {
                 let mut z = Limited { r: ZlibDecoder::new(body), left: u64::MAX, file, at: &at, compressed: true };
                 let (inner, len) = z.tag()?;
                 if inner != MI_MATRIX {
-                    return Err(err(format!("{at}: compressed element holds a {}, expected miMATRIX", type_name(inner))));
+                    return Err(err(format!(
+                        "{at}: compressed element holds a {}, expected miMATRIX",
+                        type_name(inner)
+                    )));
                 }
                 z.left = len as u64;
                 let array = parse_matrix(&mut z, wanted)?;
@@ -211,7 +214,10 @@ pub fn read(file: &str, bytes: &[u8], wanted: &[&str]) -> Result<MatFile> {
                 parse_matrix(&mut r, wanted)?
             }
             other => {
-                return Err(err(format!("{at}: a top-level {} element; a MAT-file holds miMATRIX variables", type_name(other))));
+                return Err(err(format!(
+                    "{at}: a top-level {} element; a MAT-file holds miMATRIX variables",
+                    type_name(other)
+                )));
             }
         };
         // Compressed elements are not padded; the others are, to 8 bytes (the last one may omit it).
@@ -235,7 +241,10 @@ fn check_header(file: &str, bytes: &[u8]) -> Result<()> {
         return Err(err("is an HDF5 file (MAT v7.3?) without its MAT header; only MAT v5 files are read"));
     }
     if bytes.len() < HEADER_BYTES {
-        return Err(Error::data(file, format!("is too short for a MAT-file: {} bytes, the header alone is 128", bytes.len())));
+        return Err(Error::data(
+            file,
+            format!("is too short for a MAT-file: {} bytes, the header alone is 128", bytes.len()),
+        ));
     }
     let text = &bytes[..116];
     if text.starts_with(b"MATLAB 7.3") || u16::from_le_bytes([bytes[124], bytes[125]]) == 0x0200 {
@@ -255,7 +264,10 @@ fn check_header(file: &str, bytes: &[u8]) -> Result<()> {
     }
     let version = u16::from_le_bytes([bytes[124], bytes[125]]);
     if version != 0x0100 {
-        return Err(Error::data(file, format!("unknown MAT-file version {version:#06x} in the header (expected 0x0100)")));
+        return Err(Error::data(
+            file,
+            format!("unknown MAT-file version {version:#06x} in the header (expected 0x0100)"),
+        ));
     }
     Ok(())
 }
@@ -364,7 +376,11 @@ fn parse_matrix<R: Read>(r: &mut Limited<R>, wanted: &[&str]) -> Result<Option<(
     }
     let (ty, flags) = r.element("array flags")?;
     if ty != MI_UINT32 || flags.len() != 8 {
-        return Err(r.err(format!("array flags are a {} of {} bytes, expected miUINT32 of 8", type_name(ty), flags.len())));
+        return Err(r.err(format!(
+            "array flags are a {} of {} bytes, expected miUINT32 of 8",
+            type_name(ty),
+            flags.len()
+        )));
     }
     let flags = u32::from_le_bytes(flags[..4].try_into().expect("4 bytes"));
     let class_code = flags & 0xff;
@@ -412,7 +428,8 @@ fn parse_matrix<R: Read>(r: &mut Limited<R>, wanted: &[&str]) -> Result<Option<(
         (ty, data[..n].to_vec())
     } else {
         let n = u32::from_le_bytes(r.bytes(4, "real part")?[..4].try_into().expect("4 bytes")) as u64;
-        let size = type_size(first).ok_or_else(|| r.err(format!("real part stored as {}, not a numeric type", type_name(first))))?;
+        let size = type_size(first)
+            .ok_or_else(|| r.err(format!("real part stored as {}, not a numeric type", type_name(first))))?;
         if count.and_then(|c| c.checked_mul(size as u64)) != Some(n) {
             return Err(r.err(format!(
                 "dimensions {dims:?} need {} values of {} ({size} bytes each), the real part holds {n} bytes",
@@ -422,9 +439,14 @@ fn parse_matrix<R: Read>(r: &mut Limited<R>, wanted: &[&str]) -> Result<Option<(
         }
         (first, r.bytes(n, "real part")?)
     };
-    let size = type_size(ty).ok_or_else(|| r.err(format!("real part stored as {}, not a numeric type", type_name(ty))))?;
+    let size =
+        type_size(ty).ok_or_else(|| r.err(format!("real part stored as {}, not a numeric type", type_name(ty))))?;
     if count != Some((data.len() / size) as u64) || !data.len().is_multiple_of(size) {
-        return Err(r.err(format!("dimensions {dims:?} do not match the {} bytes of {} in the real part", data.len(), type_name(ty))));
+        return Err(r.err(format!(
+            "dimensions {dims:?} do not match the {} bytes of {} in the real part",
+            data.len(),
+            type_name(ty)
+        )));
     }
     let data = match class {
         Class::UInt8 if ty == MI_UINT8 => MatData::U8(data),
@@ -467,7 +489,9 @@ impl<R: Read> Limited<'_, R> {
 fn convert(ty: u32, data: &[u8]) -> Vec<f64> {
     macro_rules! conv {
         ($t:ty) => {
-            data.chunks_exact(std::mem::size_of::<$t>()).map(|c| <$t>::from_le_bytes(c.try_into().expect("sized")) as f64).collect()
+            data.chunks_exact(std::mem::size_of::<$t>())
+                .map(|c| <$t>::from_le_bytes(c.try_into().expect("sized")) as f64)
+                .collect()
         };
     }
     match ty {

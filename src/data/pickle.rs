@@ -247,7 +247,9 @@ impl Machine<'_> {
     }
 
     fn append(&self, list: &Value, items: Vec<Value>) -> Result<()> {
-        let Value::List(l) = list else { return Err(self.err(format!("APPEND to a {}, expected a list", list.kind()))) };
+        let Value::List(l) = list else {
+            return Err(self.err(format!("APPEND to a {}, expected a list", list.kind())));
+        };
         if let Some(v) = items.iter().find(|v| !v.is_scalar()) {
             return Err(self.err(format!("a {} inside a list is not supported (only plain values)", v.kind())));
         }
@@ -256,7 +258,9 @@ impl Machine<'_> {
     }
 
     fn set_items(&self, dict: &Value, items: Vec<Value>) -> Result<()> {
-        let Value::Dict(d) = dict else { return Err(self.err(format!("SETITEM on a {}, expected a dict", dict.kind()))) };
+        let Value::Dict(d) = dict else {
+            return Err(self.err(format!("SETITEM on a {}, expected a dict", dict.kind())));
+        };
         if !items.len().is_multiple_of(2) {
             return Err(self.err("SETITEMS with an odd number of values"));
         }
@@ -358,7 +362,9 @@ impl Machine<'_> {
                     })
                     .collect();
                 let shape = shape.ok_or_else(|| self.err("numpy array shape holds something other than sizes"))?;
-                let Value::Dtype(dtype) = &s[1] else { return Err(self.err(format!("numpy array dtype is a {}", s[1].kind()))) };
+                let Value::Dtype(dtype) = &s[1] else {
+                    return Err(self.err(format!("numpy array dtype is a {}", s[1].kind())));
+                };
                 let dtype = *dtype.borrow();
                 let fortran = match s[2] {
                     Value::Bool(b) => b,
@@ -366,7 +372,9 @@ impl Machine<'_> {
                     _ => return Err(self.err("numpy array order flag is not a bool")),
                 };
                 let Value::Bytes(data) = &s[3] else {
-                    return Err(self.err(format!("numpy array data is a {} (object arrays are not supported)", s[3].kind())));
+                    return Err(
+                        self.err(format!("numpy array data is a {} (object arrays are not supported)", s[3].kind()))
+                    );
                 };
                 let want = shape.iter().try_fold(dtype.size, |acc, &d| acc.checked_mul(d));
                 if want != Some(data.len()) {
@@ -406,7 +414,9 @@ impl Machine<'_> {
                 0x95 => {
                     let n = u64::from_le_bytes(self.le()?);
                     if n > (self.data.len() - self.pos) as u64 {
-                        return Err(self.err(format!("truncated: a frame of {n} bytes, {} left", self.data.len() - self.pos)));
+                        return Err(
+                            self.err(format!("truncated: a frame of {n} bytes, {} left", self.data.len() - self.pos))
+                        );
                     }
                 }
                 b'.' => {
@@ -434,7 +444,9 @@ impl Machine<'_> {
                     let v = match line.as_str() {
                         "00" => Value::Bool(false),
                         "01" => Value::Bool(true),
-                        l => Value::Int(l.parse().map_err(|_| self.err(format!("INT line '{l}' is not a 64-bit integer")))?),
+                        l => Value::Int(
+                            l.parse().map_err(|_| self.err(format!("INT line '{l}' is not a 64-bit integer")))?,
+                        ),
                     };
                     self.push(v);
                 }

@@ -101,7 +101,8 @@ impl RgbDataset {
     /// `name` is the file the data came from, for the message.
     pub fn check(&self, name: &str) -> Result<()> {
         if self.images.len() != self.labels.len() * IMAGE_BYTES {
-            let msg = format!("{} bytes of pixels for {} labels (3,072 per image)", self.images.len(), self.labels.len());
+            let msg =
+                format!("{} bytes of pixels for {} labels (3,072 per image)", self.images.len(), self.labels.len());
             return Err(Error::data(name, msg));
         }
         if let Some((i, &l)) = self.labels.iter().enumerate().find(|&(_, &l)| l as usize >= CLASSES) {
@@ -136,7 +137,8 @@ pub fn holdout_split(train_file: &RgbDataset, test: RgbDataset, val: usize, seed
     let (mut val_idx, mut train_idx) = (val_idx.to_vec(), train_idx.to_vec());
     val_idx.sort_unstable();
     train_idx.sort_unstable();
-    let part = |what: &str, k: usize| format!("{what}: {k} of {n} ({v} held out, seed {seed}) from {}", train_file.source);
+    let part =
+        |what: &str, k: usize| format!("{what}: {k} of {n} ({v} held out, seed {seed}) from {}", train_file.source);
     let note = (v != val).then(|| {
         format!(
             "{}: {n} training images, so {v} (a tenth) are held out for validation instead of the paper's {val}",

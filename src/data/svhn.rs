@@ -67,7 +67,10 @@ pub fn parse_mat(name: &str, bytes: &[u8]) -> Result<RgbDataset> {
         if (1.0..=10.0).contains(&l) && l.fract() == 0.0 {
             Ok((l as u8) % 10)
         } else {
-            Err(Error::data(name, format!("label {l} of image {i} is out of range 1-10 (SVHN writes the digit 0 as 10)")))
+            Err(Error::data(
+                name,
+                format!("label {l} of image {i} is out of range 1-10 (SVHN writes the digit 0 as 10)"),
+            ))
         }
     })
     .collect::<Result<_>>()?;
@@ -107,7 +110,8 @@ pub fn locate(dir: Option<&Path>) -> Result<Located> {
             return Ok(Located { train, test });
         }
     }
-    let tried: Vec<String> = places.iter().map(|p| format!("  {}/{{{TRAIN_FILE},{TEST_FILE}}}\n", p.display())).collect();
+    let tried: Vec<String> =
+        places.iter().map(|p| format!("  {}/{{{TRAIN_FILE},{TEST_FILE}}}\n", p.display())).collect();
     Err(Error::DatasetNotFound {
         msg: format!(
             "no SVHN found. Looked for:\n{}Get it with `pathprox download svhn` (into data/svhn), or point --data-dir \
