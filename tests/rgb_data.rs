@@ -300,9 +300,13 @@ fn svhn_is_found_loaded_and_split() {
     let (train, test) = svhn::load(&found).unwrap();
     check_images(&train, 0, 5);
     check_images(&test, 0, 5);
-    // Five images are too few to hold a tenth out.
-    let err = svhn::svhn_splits(Some(&d), 0).unwrap_err();
-    assert!(err.to_string().contains("too few images"), "{err}");
+    // Five images: one is held out (a tenth would be none), and the note says so.
+    let s = svhn::svhn_splits(Some(&d), 0).unwrap();
+    assert_eq!((s.train.len(), s.val.len(), s.test.len()), (4, 1, 5));
+    assert!(s.note.as_deref().unwrap().contains("instead of the paper's 6000"), "{:?}", s.note);
+    let one = RgbDataset { images: vec![0; IMAGE_BYTES], labels: vec![0], source: "one".into() };
+    let err = rgb::holdout_split(&one, one.clone(), 6000, 0).unwrap_err();
+    assert!(err.to_string().contains("too few images (1)"), "{err}");
     let err = svhn::locate(Some(&scratch("svhn-none"))).unwrap_err();
     assert!(err.to_string().contains("pathprox download svhn"), "{err}");
 }

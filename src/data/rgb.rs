@@ -3,7 +3,7 @@
 //!
 //! The split is the MNIST Task 2 rule ([`super::mnist::split`] with `TaskSplit::Holdout`) on colour
 //! images: one `ChaCha8Rng` seeded with the run's seed shuffles `0..n` with the same Fisher–Yates, the
-//! first `min(v, n / 10)` indices validate and the rest train, each part kept in file order. On the real
+//! first `min(v, n / 10)` indices (at least one) validate and the rest train, each part kept in file order. On the real
 //! files that is exactly the paper's split: CIFAR-10 50,000 → 45,000 / 5,000 (v = 5,000), SVHN 73,257 →
 //! 67,257 / 6,000 (v = 6,000); on a small file the tenth cap keeps both parts non-empty, and
 //! [`RgbSplits::note`] says the numbers differ from the paper's.
@@ -122,14 +122,15 @@ pub struct RgbSplits {
     pub note: Option<String>,
 }
 
-/// Holds `min(val, n / 10)` seeded random images of `train_file` out for validation, trains on the rest;
+/// Holds `min(val, n / 10)` (at least 1) seeded random images of `train_file` out for validation, trains on the rest;
 /// `test` is the official test set, untouched. Both parts keep file order. See the module docs.
 pub fn holdout_split(train_file: &RgbDataset, test: RgbDataset, val: usize, seed: u64) -> Result<RgbSplits> {
     let n = train_file.len();
-    let v = val.min(n / 10);
-    if v == 0 {
+    if n < 2 || val == 0 {
         return Err(Error::Other(format!("{}: too few images ({n}) to hold a validation set out", train_file.source)));
     }
+    // At least one, so that a smoke test on a few images still has a validation set.
+    let v = val.min(n / 10).max(1);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut pool: Vec<usize> = (0..n).collect();
     super::mnist::shuffle(&mut pool, &mut rng);
@@ -141,7 +142,7 @@ pub fn holdout_split(train_file: &RgbDataset, test: RgbDataset, val: usize, seed
         |what: &str, k: usize| format!("{what}: {k} of {n} ({v} held out, seed {seed}) from {}", train_file.source);
     let note = (v != val).then(|| {
         format!(
-            "{}: {n} training images, so {v} (a tenth) are held out for validation instead of the paper's {val}",
+            "{}: {n} training images, so {v} (a tenth, at least one) are held out for validation instead of the paper's {val}",
             train_file.source
         )
     });
