@@ -162,12 +162,16 @@ enum Command {
     },
     /// Fetch a data set's official files (checksummed; files already present are kept).
     Download {
-        /// mnist or fashion-mnist.
-        dataset: pathprox::data::DatasetKind,
-        /// Directory to write into. Default: data/mnist or data/fashion-mnist.
+        /// mnist, fashion-mnist, cifar10 or svhn.
+        dataset: pathprox::data::download::Set,
+        /// cifar10: fetch the Python version (pickled batches) instead of the binary one.
+        #[arg(long)]
+        python: bool,
+        /// Directory to write into. Default: data/mnist, data/fashion-mnist, data/cifar10 or data/svhn.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
-        /// Mirror to fetch from (the file names are appended). Default: the well-known public mirror.
+        /// Mirror to fetch from (the file names are appended). Default: where the files are published
+        /// (for MNIST, the well-known public mirror).
         #[arg(long)]
         base_url: Option<String>,
     },
@@ -275,9 +279,9 @@ fn run(cli: Cli) -> pathprox::Result<()> {
                 .collect::<pathprox::Result<Vec<_>>>()?;
             pathprox::bench::print_steps(&steps);
         }
-        Command::Download { dataset, data_dir, base_url } => {
+        Command::Download { dataset, python, data_dir, base_url } => {
             use pathprox::data::download::{self, Outcome};
-            let mut req = download::Request::official(*dataset);
+            let mut req = download::Request::of(*dataset, *python)?;
             req.dir = data_dir.clone().unwrap_or(req.dir);
             req.base_url = base_url.clone().unwrap_or(req.base_url);
             for r in download::download(&req)? {

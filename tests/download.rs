@@ -282,3 +282,96 @@ fn the_official_table_is_complete() {
         assert!(req.dir.ends_with(kind.cli_name()));
     }
 }
+
+// ---------------------------------------------------------------- CIFAR-10 and SVHN
+
+fn rgb_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rgb").join(name)).unwrap()
+}
+
+#[test]
+fn the_cifar10_and_svhn_tables_are_the_published_ones() {
+    use download::Set;
+    use pathprox::data::{cifar, svhn};
+    let md5s = |r: &Request| r.files.iter().map(|f| (f.name.clone(), f.md5.clone().unwrap())).collect::<Vec<_>>();
+    let bin = Request::of("cifar10".parse().unwrap(), false).unwrap();
+    assert_eq!(bin.base_url, "https://www.cs.toronto.edu/~kriz/");
+    assert_eq!(md5s(&bin), [("cifar-10-binary.tar.gz".to_string(), "c32a1d4ab5d03f1284b67883e8d87530".to_string())]);
+    assert_eq!(bin.dir, Path::new(cifar::DEFAULT_DIR));
+    let py = Request::of(Set::Cifar10, true).unwrap();
+    assert_eq!(md5s(&py), [("cifar-10-python.tar.gz".to_string(), "c58f30108f718f92721af3b95e74349a".to_string())]);
+    let s = Request::of("SVHN".parse().unwrap(), false).unwrap();
+    assert_eq!(s.base_url, "http://ufldl.stanford.edu/housenumbers/");
+    assert_eq!(
+        md5s(&s),
+        [
+            ("train_32x32.mat".to_string(), "e26dedcc434d2e4c54c9b2d4a06d8373".to_string()),
+            ("test_32x32.mat".to_string(), "eb5a983be6a315427106f1b164d9cef3".to_string())
+        ]
+    );
+    assert_eq!(s.dir, Path::new(svhn::DEFAULT_DIR));
+    // The MNIST family is unchanged; --python is CIFAR-10's only.
+    assert_eq!(Request::of("mnist".parse().unwrap(), false).unwrap().files, Request::official(pathprox::data::DatasetKind::Mnist).files);
+    assert!(Request::of(Set::Svhn, true).unwrap_err().to_string().contains("--python"));
+    assert!("cifar100".parse::<Set>().unwrap_err().to_string().contains("cifar10 or svhn"));
+}
+
+/// The official request for `set` pointed at `server` and `dir`, with the checksums of what is served.
+fn rgb_request(set: download::Set, python: bool, server: &Server, dir: &Path, served: &HashMap<String, Vec<u8>>) -> Request {
+    let mut req = Request::of(set, python).unwrap();
+    req.base_url = server.url();
+    req.dir = dir.to_path_buf();
+    req.progress = false;
+    for f in &mut req.files {
+        f.md5 = Some(hex(&Md5::digest(&served[&f.name])));
+    }
+    req
+}
+
+#[test]
+fn cifar10_and_svhn_download_and_then_load() {
+    use pathprox::data::{cifar, svhn};
+    let served = HashMap::from([
+        (cifar::BINARY_ARCHIVE.to_string(), rgb_fixture("cifar-10-binary.tar.gz")),
+        (svhn::TRAIN_FILE.to_string(), rgb_fixture("svhn_zlib.mat")),
+        (svhn::TEST_FILE.to_string(), rgb_fixture("svhn_plain.mat")),
+    ]);
+    let server = Server::start(served.clone());
+    let dir = scratch("cifar10");
+    let reports = download::download(&rgb_request(download::Set::Cifar10, false, &server, &dir, &served)).unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(listing(&dir), [cifar::BINARY_ARCHIVE]);
+    // What was fetched is found where `download` put it and reads as CIFAR-10.
+    let c = cifar::load(&cifar::locate(Some(&dir)).unwrap()).unwrap();
+    assert_eq!((c.train.len(), c.test.len()), (10, 2));
+
+    let dir = scratch("svhn");
+    download::download(&rgb_request(download::Set::Svhn, false, &server, &dir, &served)).unwrap();
+    assert_eq!(listing(&dir), [svhn::TEST_FILE, svhn::TRAIN_FILE]);
+    let (train, test) = svhn::load(&svhn::locate(Some(&dir)).unwrap()).unwrap();
+    assert_eq!((train.len(), test.len()), (5, 5));
+    // A second run fetches nothing.
+    let asked = server.requests().len();
+    let again = download::download(&rgb_request(download::Set::Svhn, false, &server, &dir, &served)).unwrap();
+    assert!(again.iter().all(|r| r.outcome == Outcome::AlreadyPresent));
+    assert_eq!(server.requests().len(), asked);
+}
+
+#[test]
+fn the_cli_checks_cifar10_against_the_published_md5() {
+    // The fixture is not the real archive: the command must refuse it by the published MD5, keep
+    // nothing and exit non-zero.
+    let served = HashMap::from([("cifar-10-python.tar.gz".to_string(), rgb_fixture("cifar-10-binary.tar.gz"))]);
+    let server = Server::start(served);
+    let dir = scratch("cli-cifar10");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pathprox"))
+        .args(["download", "cifar10", "--python", "--base-url", &server.url(), "--data-dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("MD5 checksum mismatch: expected c58f30108f718f92721af3b95e74349a"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(server.requests(), ["cifar-10-python.tar.gz"]);
+    assert!(listing(&dir).is_empty(), "{:?}", listing(&dir));
+}

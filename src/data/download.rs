@@ -1,10 +1,11 @@
-//! `pathprox download`: fetches the official files of an MNIST-family set over HTTP(S), with a progress
-//! bar, into a temporary file renamed into place only once its checksums match; files already present and
-//! valid are skipped. The checksum table is data ([`RemoteFile`]), so tests can serve their own files.
+//! `pathprox download`: fetches the official files of a data set ([`Set`]: MNIST, Fashion-MNIST, CIFAR-10,
+//! SVHN) over HTTP(S), with a progress bar, into a temporary file renamed into place only once its
+//! checksums match; files already present and valid are skipped. The checksum table is data ([`RemoteFile`]), so tests can serve their own files.
 //!
 //! Checksums: the MD5s are the published ones, as listed in torchvision's `torchvision/datasets/mnist.py`
 //! (`MNIST.resources`, `FashionMNIST.resources`); the SHA-256s of the MNIST test files were computed from
-//! files whose MD5s match those, and are checked as well.
+//! files whose MD5s match those, and are checked as well. CIFAR-10's MD5s are those its page publishes,
+//! SVHN's those torchvision lists (`torchvision/datasets/svhn.py`); see [`super::cifar`], [`super::svhn`].
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -79,6 +80,28 @@ pub fn default_dir(kind: DatasetKind) -> PathBuf {
     Path::new(super::mnist::DEFAULT_DATA_DIR).join(kind.cli_name())
 }
 
+/// A data set `pathprox download` can fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Set {
+    Mnist(DatasetKind),
+    Cifar10,
+    Svhn,
+}
+
+impl std::str::FromStr for Set {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cifar10" | "cifar-10" => Ok(Set::Cifar10),
+            "svhn" => Ok(Set::Svhn),
+            other => other.parse().map(Set::Mnist).map_err(|_| {
+                Error::Other(format!("unknown data set '{s}': expected mnist, fashion-mnist, cifar10 or svhn"))
+            }),
+        }
+    }
+}
+
 /// A download: which files, from where, to where.
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -102,6 +125,28 @@ impl Request {
             progress: true,
             timeout: Duration::from_secs(30),
         }
+    }
+}
+
+impl Request {
+    /// The official files of `set` from where they are published into its default directory. `python`
+    /// picks CIFAR-10's Python version (`cifar-10-python.tar.gz`) over the binary one; it is an error for
+    /// the other sets.
+    pub fn of(set: Set, python: bool) -> Result<Self> {
+        use super::{cifar, svhn};
+        let file = |name: &str, md5: &str| RemoteFile::new(name, Some(md5), None);
+        let (base_url, dir, files) = match (set, python) {
+            (Set::Mnist(kind), false) => return Ok(Request::official(kind)),
+            (Set::Cifar10, false) => (cifar::BASE_URL, cifar::DEFAULT_DIR, vec![file(cifar::BINARY_ARCHIVE, cifar::BINARY_ARCHIVE_MD5)]),
+            (Set::Cifar10, true) => (cifar::BASE_URL, cifar::DEFAULT_DIR, vec![file(cifar::PYTHON_ARCHIVE, cifar::PYTHON_ARCHIVE_MD5)]),
+            (Set::Svhn, false) => (
+                svhn::BASE_URL,
+                svhn::DEFAULT_DIR,
+                vec![file(svhn::TRAIN_FILE, svhn::TRAIN_MD5), file(svhn::TEST_FILE, svhn::TEST_MD5)],
+            ),
+            (_, true) => return Err(Error::Other("--python applies to cifar10 only (its Python version)".into())),
+        };
+        Ok(Request { base_url: base_url.to_string(), dir: PathBuf::from(dir), files, progress: true, timeout: Duration::from_secs(30) })
     }
 }
 

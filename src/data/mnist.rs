@@ -301,7 +301,7 @@ pub fn split(
 }
 
 /// Fisher–Yates with an unbiased bounded draw (Lemire's multiply-and-reject).
-fn shuffle(v: &mut [usize], rng: &mut ChaCha8Rng) {
+pub(crate) fn shuffle(v: &mut [usize], rng: &mut ChaCha8Rng) {
     for i in (1..v.len()).rev() {
         let j = below(rng, i as u64 + 1) as usize;
         v.swap(i, j);

@@ -5,11 +5,20 @@
 //! - [`mnist`]: the MNIST family: [`Dataset`], where the files are looked for, the seeded task splits.
 //! - [`download`]: `pathprox download` (the `download` feature, on by default; not in the browser build,
 //!   which fetches bytes itself).
+//! - [`rgb`]: colour image sets (CIFAR-10, SVHN) as CHW u8, and the seeded hold-out split of Tasks 3-4.
+//! - [`cifar`]: CIFAR-10, binary or Python version, extracted or as `.tar.gz`; [`pickle`]: the safe pickle
+//!   reader its Python version needs.
+//! - [`svhn`]: SVHN's `*_32x32.mat`; [`mat`]: the MAT v5 reader they need.
 
 #[cfg(all(feature = "download", not(target_arch = "wasm32")))]
 pub mod download;
 pub mod idx;
 pub mod mnist;
+pub mod cifar;
+pub mod mat;
+pub mod pickle;
+pub mod rgb;
+pub mod svhn;
 
 pub use mnist::{Dataset, DatasetKind, Splits, TaskSplit};
 #[cfg(not(target_arch = "wasm32"))]
