@@ -252,9 +252,16 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
     }
     let started = Instant::now();
     let wall = |wall0: f64| wall0 + started.elapsed().as_secs_f64();
+    // The best-validation checkpoint (what `pathprox lipschitz` and the paper's evaluation use) is
+    // rewritten whenever a log point's validation accuracy beats every earlier one (the summary's rule).
+    let best_path = run.best_checkpoint_path(name);
+    let improves = |points: &[LogPoint], p: &LogPoint| points.iter().all(|q| p.val_acc > q.val_acc);
     if points.is_empty() {
         let p = job.log_point(step, 0.0, wall(wall0))?;
         run.append(name, &p)?;
+        if p.val_acc.is_finite() {
+            job.checkpoint(step, wall(wall0))?.save(&best_path)?;
+        }
         points.push(p);
     }
     progress.start(name, step, cfg.iters);
@@ -291,6 +298,9 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
         }
         run.append(name, &p)?;
         progress.point(&p);
+        if improves(&points, &p) {
+            job.checkpoint(step, wall(wall0))?.save(&best_path)?;
+        }
         points.push(p);
         logs_since_checkpoint += 1;
         if logs_since_checkpoint >= cfg.checkpoint_every || step == cfg.iters {
