@@ -14,6 +14,8 @@
 //! - Data returns to the host only when asked ([`gpu::Gpu::read_f32`]): metrics, checkpoints, tests.
 
 #[cfg(not(target_arch = "wasm32"))]
+pub mod analysis;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod data;
 pub mod error;

@@ -175,6 +175,40 @@ enum Command {
         #[arg(long)]
         base_url: Option<String>,
     },
+    /// Local Lipschitz constants (the paper's Fig. 1, middle): σ_max of ∂logits/∂input on the first N test
+    /// images, for every method's best-validation checkpoint in RUN_DIR; writes RUN_DIR/lipschitz.jsonl and
+    /// RUN_DIR/figures/lipschitz.png.
+    Lipschitz {
+        run_dir: PathBuf,
+        #[arg(long, default_value_t = pathprox::tasks::lipschitz::DEFAULT_SAMPLES)]
+        samples: usize,
+    },
+    /// Write a model file in another form. --compact: without the units whose w or v is all zero.
+    Export {
+        /// Remove every unit whose w or v is all zero (the same function, smaller widths).
+        #[arg(long)]
+        compact: bool,
+        checkpoint: PathBuf,
+        out: PathBuf,
+    },
+    /// Test accuracy, cross-entropy and inference time of a model file (checkpoint or compact export).
+    Eval {
+        checkpoint: PathBuf,
+        /// A second model file to evaluate and compare with (max logit difference, agreeing predictions).
+        #[arg(long)]
+        compare: Option<PathBuf>,
+        /// Use this run's test set (default: the run holding the checkpoint, if any).
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// Where the data files are (the test set Task 2 uses from there).
+        #[arg(long)]
+        data_dir: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        eval_batch: usize,
+        /// Timed passes over the test set (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
     /// (Re)draw the figures of a training run into RUN_DIR/figures/ and print their paths and the summary table.
     Plot {
         /// A run directory: config.json and one <method>.jsonl per method.
@@ -290,6 +324,23 @@ fn run(cli: Cli) -> pathprox::Result<()> {
                     Outcome::Downloaded { bytes } => println!("{}: downloaded {bytes} bytes, checksum ok", r.path.display()),
                 }
             }
+        }
+        Command::Lipschitz { run_dir, samples } => {
+            let gpu = open_gpu(&cli)?;
+            let bar = pathprox::tasks::progress::Bar::new();
+            println!("{}", pathprox::tasks::lipschitz::report(&pathprox::tasks::lipschitz::run(&gpu, run_dir, *samples, &bar)?));
+        }
+        Command::Export { compact, checkpoint, out } => {
+            if !compact {
+                return Err(pathprox::Error::Other("export: say what to export; the only form is --compact".into()));
+            }
+            let c = pathprox::tasks::export::export_compact(checkpoint, out)?;
+            println!("{}wrote {}", pathprox::tasks::export::describe(&c), out.display());
+        }
+        Command::Eval { checkpoint, compare, run, data_dir, eval_batch, repeats } => {
+            let gpu = open_gpu(&cli)?;
+            let args = pathprox::tasks::evaluate::EvalArgs { checkpoint: checkpoint.clone(), compare: compare.clone(), run: run.clone(), data_dir: data_dir.clone(), batch: *eval_batch, repeats: *repeats };
+            print!("{}", pathprox::tasks::evaluate::run(&gpu, &args, &|s| eprintln!("{s}"))?);
         }
         Command::Plot { run_dir } => {
             for path in pathprox::report::write_figures(run_dir)? {

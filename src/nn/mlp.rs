@@ -174,8 +174,18 @@ impl Mlp {
     pub fn loss_and_backward(&self, gpu: &Gpu, prog: &mut Program, buf: &MlpBuffers) -> Result<()> {
         let last = self.layers.len() - 1;
         softmax_xent::mean_loss_backward(gpu, prog, &buf.x[last + 1], &buf.labels, &buf.loss, &buf.delta[last])?;
+        self.backward_from(gpu, prog, buf, None)
+    }
+
+    /// Back-propagates whatever upstream gradient is in `buf.delta[L-1]` (∂/∂ of the last layer's
+    /// pre-activation; = ∂/∂logits, the last layer being linear in every model here): every parameter's
+    /// gradient into the store's gradient buffer and, when `input_grad` [B, D_0] is given, the gradient
+    /// with respect to the input x_0 (local Lipschitz constants: seeded with unit vectors, it gives rows of
+    /// the Jacobian of the logits). `buf.delta[L-1]` itself is only read.
+    pub fn backward_from(&self, gpu: &Gpu, prog: &mut Program, buf: &MlpBuffers, input_grad: Option<&Tensor>) -> Result<()> {
+        let last = self.layers.len() - 1;
         for l in (0..=last).rev() {
-            let dx = if l > 0 { Some(&buf.delta[l - 1]) } else { None };
+            let dx = if l > 0 { Some(&buf.delta[l - 1]) } else { input_grad };
             let relu_below = l > 0 && self.spec.relu[l - 1];
             self.layers[l].backward(gpu, prog, &buf.x[l], &buf.delta[l], dx, relu_below)?;
         }

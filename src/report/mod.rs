@@ -21,6 +21,8 @@ use crate::{Error, Result};
 #[cfg(not(target_arch = "wasm32"))]
 mod axis;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod histogram;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 pub mod summary;
 #[cfg(not(target_arch = "wasm32"))]
@@ -426,6 +428,8 @@ impl Run {
                 config = Some(RunConfig::parse(text, dir.join(name))?);
             } else if name == "sparsity.jsonl" {
                 sparsity = Some(SparsityLog::parse(text));
+            } else if name == "lipschitz.jsonl" {
+                // The run's local Lipschitz constants (`pathprox lipschitz`), not a method's log.
             } else if let Some(stem) = name.strip_suffix(".jsonl").filter(|s| !s.is_empty()) {
                 methods.push(MethodLog::parse(stem, text));
             }

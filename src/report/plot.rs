@@ -586,3 +586,32 @@ fn save_png(path: &Path, buf: Vec<u8>) -> Result<()> {
     img.save_with_format(&tmp, image::ImageFormat::Png).map_err(|e| err(format!("cannot write PNG: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| err(format!("cannot move {} into place: {e}", tmp.display())))
 }
+
+/// A line of [`write_lines`]: method (for its colour), legend label, points.
+pub(super) type Line = (String, String, Vec<(f64, f64)>);
+
+/// A figure of solid lines drawn for another module of `report` (the Lipschitz histogram): per entry of
+/// `lines`, a method (its colour), its legend label and its points; x over `x_range`, y linear from 0.
+pub(super) fn write_lines(path: &Path, title: &str, subtitle: &str, (x_label, x_range): (&str, (f64, f64)), y_label: &str, lines: Vec<Line>) -> Result<()> {
+    let mut spare = SPARE.iter().cycle();
+    let mut curves = Vec::new();
+    let mut legend = Vec::new();
+    for (method, label, points) in lines {
+        let color = method_color(&method).unwrap_or_else(|| *spare.next().unwrap_or(&[0, 0, 0]));
+        curves.push(Curve { color, points, line: Some(Dash::Solid), marker: Marker::None });
+        legend.push(LegendEntry { label, color, line: Some(Dash::Solid), marker: Marker::None, new_row: false });
+    }
+    let fig = Figure {
+        file: "",
+        title: title.into(),
+        subtitle: subtitle.into(),
+        x: XAxis { label: x_label.into(), range: Some(x_range), counts: false },
+        y: YAxis { label: y_label.into(), scale: Scale::Linear, clamp: Some((0.0, f64::INFINITY)), range_from_x: f64::NEG_INFINITY, cap: None },
+        curves,
+        legend,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Report { path: dir.to_path_buf(), msg: format!("cannot create: {e}") })?;
+    }
+    save_png(path, draw(&fig))
+}

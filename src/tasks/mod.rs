@@ -2,6 +2,9 @@
 //! end to end: load and split the data, upload it once, train each method from the same initialisation
 //! with a progress bar, then print the summary table and draw the figures.
 
+pub mod evaluate;
+pub mod export;
+pub mod lipschitz;
 pub mod progress;
 pub mod step;
 pub mod task5;
@@ -213,6 +216,9 @@ pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Optio
     let figures = crate::report::write_figures(&run.path)?;
     say(&format!("figures: {}", figures.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")));
     println!("\n{}", crate::report::summary_table(&run.path)?);
+    if cfg.task == "task1" {
+        println!("\n{}", lipschitz::report(&lipschitz::run(gpu, &run.path, lipschitz::DEFAULT_SAMPLES, progress)?));
+    }
     if !diverged.is_empty() {
         return Err(Error::Diverged { methods: diverged.join(", "), run_dir: run.path });
     }

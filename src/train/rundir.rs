@@ -1,5 +1,6 @@
 //! The run directory `runs/<task>-<time>/`: `config.json`, one `<method>.jsonl` log per method,
-//! `checkpoints/<method>.safetensors`, and `figures/`.
+//! `checkpoints/<method>.safetensors` (latest) and `<method>.best.safetensors` (best validation so far),
+//! and `figures/`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,11 @@ impl RunDir {
 
     pub fn checkpoint_path(&self, method: &str) -> PathBuf {
         self.path.join("checkpoints").join(format!("{method}.safetensors"))
+    }
+
+    /// The checkpoint at the log point with the best validation accuracy so far (the trainer keeps it).
+    pub fn best_checkpoint_path(&self, method: &str) -> PathBuf {
+        self.path.join("checkpoints").join(format!("{method}.best.safetensors"))
     }
 
     /// Appends one line and flushes it to disk.

@@ -258,14 +258,22 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
     let started = Instant::now();
     let wall = |wall0: f64| wall0 + started.elapsed().as_secs_f64();
     let mut last_checkpoint = resume.as_ref().map(|_| step);
+    // The best-validation checkpoint (what `pathprox lipschitz` and the paper's evaluation use) is
+    // rewritten whenever a log point's validation accuracy beats every earlier one (the summary's rule).
+    let best_path = run.best_checkpoint_path(name);
+    let improves = |points: &[LogPoint], p: &LogPoint| points.iter().all(|q| p.val_acc > q.val_acc);
     if points.is_empty() {
         let p = job.log_point(step, 0.0, wall(wall0))?;
         run.append(name, &p)?;
-        points.push(p);
         // The initial parameters, so that a run that diverges before its first checkpoint still has a
         // last good state to inspect or restart from.
-        job.checkpoint(step, wall(wall0))?.save(&ck_path)?;
+        let ck = job.checkpoint(step, wall(wall0))?;
+        ck.save(&ck_path)?;
         last_checkpoint = Some(step);
+        if p.val_acc.is_finite() {
+            ck.save(&best_path)?;
+        }
+        points.push(p);
     }
     progress.start(name, step, cfg.iters);
     let mut logs_since_checkpoint = 0;
@@ -304,6 +312,9 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
         }
         run.append(name, &p)?;
         progress.point(&p);
+        if improves(&points, &p) {
+            job.checkpoint(step, wall(wall0))?.save(&best_path)?;
+        }
         points.push(p);
         logs_since_checkpoint += 1;
         if logs_since_checkpoint >= cfg.checkpoint_every || step == cfg.iters {

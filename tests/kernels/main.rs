@@ -8,6 +8,7 @@ mod common;
 mod conv2d;
 mod elementwise;
 mod gather;
+mod gram;
 mod matmul;
 mod optim;
 mod pool2d;

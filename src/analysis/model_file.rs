@@ -1,0 +1,63 @@
+//! A model file (a checkpoint or a compact export) → the MLP it describes, on the GPU.
+//!
+//! Training checkpoints name one of the paper's models in their `model` metadata. A compact export has
+//! other widths, so it also carries its architecture: `widths` ("784,312,400,…,10"), `relu` ("1,0,1,…",
+//! one flag per layer) and `groups` ("0-1,2-3,4-5", the PathProx groups as 0-based layer pairs).
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::nn::{Mlp, MlpSpec};
+use crate::train::checkpoint::Checkpoint;
+use crate::train::trainer::load_into;
+
+pub const WIDTHS: &str = "widths";
+pub const RELU: &str = "relu";
+pub const GROUPS: &str = "groups";
+
+/// Metadata entries that describe `spec` (see the module comment).
+pub fn spec_metadata(spec: &MlpSpec) -> Vec<(String, String)> {
+    let join = |v: Vec<String>| v.join(",");
+    vec![
+        (WIDTHS.into(), join(spec.widths.iter().map(|w| w.to_string()).collect())),
+        (RELU.into(), join(spec.relu.iter().map(|&r| if r { "1" } else { "0" }.to_string()).collect())),
+        (GROUPS.into(), join(spec.groups.iter().map(|(w, v)| format!("{w}-{v}")).collect())),
+    ]
+}
+
+/// The architecture a model file describes: its `widths`/`relu`/`groups` metadata, else its `model` name.
+pub fn spec_of(ck: &Checkpoint, what: &str) -> Result<MlpSpec> {
+    let bad = |msg: String| Error::Other(format!("{what}: {msg}"));
+    let Some(widths) = ck.metadata.get(WIDTHS) else {
+        let name = ck.metadata.get("model").ok_or_else(|| bad("no 'model' or 'widths' in the metadata: not a pathprox model file".into()))?;
+        return MlpSpec::by_name(name).map_err(|e| bad(e.to_string()));
+    };
+    let list = |key: &str| ck.metadata.get(key).map(|s| s.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
+    let widths = widths.split(',').map(|t| t.parse::<usize>()).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| bad(format!("bad 'widths' metadata: {e}")))?;
+    let relu = list(RELU)
+        .iter()
+        .map(|t| match t.as_str() {
+            "1" => Ok(true),
+            "0" => Ok(false),
+            _ => Err(bad(format!("bad 'relu' metadata entry '{t}' (expected 0 or 1)"))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let groups = list(GROUPS)
+        .iter()
+        .map(|t| {
+            let (w, v) = t.split_once('-').ok_or_else(|| bad(format!("bad 'groups' metadata entry '{t}'")))?;
+            Ok((w.parse().map_err(|_| bad(format!("bad 'groups' entry '{t}'")))?, v.parse().map_err(|_| bad(format!("bad 'groups' entry '{t}'")))?))
+        })
+        .collect::<Result<Vec<(usize, usize)>>>()?;
+    MlpSpec::custom(widths, relu, groups).map_err(|e| bad(e.to_string()))
+}
+
+/// Loads a model file into a new MLP on the GPU (names and shapes checked).
+pub fn load(gpu: &Gpu, path: &Path) -> Result<(Mlp, Checkpoint)> {
+    let ck = Checkpoint::load(path)?;
+    let what = path.display().to_string();
+    let mlp = Mlp::new(gpu, spec_of(&ck, &what)?)?;
+    load_into(gpu, &mlp, &ck, &what)?;
+    Ok((mlp, ck))
+}
