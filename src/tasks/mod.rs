@@ -2,6 +2,7 @@
 //! end to end: load and split the data, upload it once, train each method from the same initialisation
 //! with a progress bar, then print the summary table and draw the figures.
 
+pub mod eval_corrupted;
 pub mod progress;
 pub mod step;
 pub mod task5;
