@@ -48,7 +48,7 @@ fn corrupt_then_eval_corrupted_gives_every_corruption_and_a_mean() {
 
     // A tiny Task-1 model to evaluate.
     let runs = root.join("runs");
-    let (ok, stdout, stderr) = pathprox(&["task1", "--iters", "4", "--log-every", "2", "--batch", "20", "--methods", "wd", "--data-dir", "data", "--runs-dir", runs.to_str().unwrap()]);
+    let (ok, stdout, stderr) = pathprox(&["task1", "--iters", "4", "--log-every", "2", "--batch", "20", "--max-rows", "200", "--methods", "wd", "--data-dir", "data", "--runs-dir", runs.to_str().unwrap()]);
     assert!(ok, "{stderr}");
     let run = PathBuf::from(stdout.lines().find_map(|l| l.strip_prefix("run directory: ")).expect("run directory printed"));
     let ck = run.join("checkpoints/wd.safetensors");

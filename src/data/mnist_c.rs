@@ -110,6 +110,7 @@ pub fn locate(dir: &Path) -> Result<Located> {
 }
 
 /// The line results carry for locally generated data: the provenance's `note`, or a fixed one.
+#[cfg(not(target_arch = "wasm32"))]
 fn provenance_note(json: &str) -> String {
     serde_json::from_str::<serde_json::Value>(json)
         .ok()

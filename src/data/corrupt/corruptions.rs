@@ -183,7 +183,7 @@ pub fn dotted_line(x: &[f64], rng: &mut ChaCha8Rng) -> Vec<f64> {
     let (r0, r1) = (random::randint(rng, 0, 27) as f64, random::randint(rng, 0, 27) as f64);
     let mut line = filters::line_from_points(0.0, r0, 27.0, r1);
     for (i, v) in line.iter_mut().enumerate() {
-        if (i % N / 2) % 2 == 0 {
+        if (i % N / 2).is_multiple_of(2) {
             *v = 0.0;
         }
     }

@@ -14,7 +14,6 @@ mod tests;
 
 #[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
-use std::time::Instant;
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -58,6 +57,7 @@ pub struct Made {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn generate(test: &Dataset, out: &Path, seed: u64, progress: &dyn crate::train::trainer::Progress) -> Result<Vec<Made>> {
     let mut made = Vec::new();
+    use std::time::Instant;
     progress.start("corrupt mnist", 0, corruptions::ALL.len() as u64);
     for (k, &(name, f)) in corruptions::ALL.iter().enumerate() {
         let t = Instant::now();

@@ -214,7 +214,7 @@ fn dotted_line_draws_only_in_every_other_column_pair() {
         assert!(out.iter().any(|&v| v > 0.9), "a line is drawn");
         for (p, &v) in out.iter().enumerate() {
             let c = p % N;
-            if (c / 2) % 2 == 0 || c == 27 {
+            if (c / 2).is_multiple_of(2) || c == 27 {
                 assert_eq!(v, 0.0, "column {c} stays empty");
             }
         }
