@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 use super::mnist::Dataset;
+#[cfg(not(target_arch = "wasm32"))]
 use crate::error::Result;
 
 /// What every output of the generator says about itself.
