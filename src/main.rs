@@ -209,6 +209,40 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         repeats: usize,
     },
+    /// Generate MNIST-C's corruptions from the official MNIST test set, in MNIST-C's layout (generated
+    /// locally: not the published MNIST-C; every output says so).
+    Corrupt {
+        /// The data set to corrupt: mnist.
+        dataset: String,
+        /// Where the official t10k-* files are (default: data/).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Output directory: <out>/<corruption>/test_images.npy, test_labels.npy.
+        #[arg(long, default_value = "data/mnist_c_local")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Corrupt only the first N test images (quick runs, CI).
+        #[arg(long)]
+        max_rows: Option<usize>,
+    },
+    /// Accuracy of a checkpoint on each corruption of MNIST-C (published or `pathprox corrupt`) and the mean.
+    EvalCorrupted {
+        /// A checkpoint, e.g. runs/task1-<time>/checkpoints/pathprox.safetensors.
+        checkpoint: PathBuf,
+        /// An MNIST-C directory (holding <corruption>/test_images.npy, or mnist_c/ with them).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Append the JSON result here (default: corrupted.jsonl beside the checkpoint).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Rows per forward pass.
+        #[arg(long, default_value_t = 1000)]
+        eval_batch: usize,
+        /// Evaluate only the first N images of each corruption.
+        #[arg(long)]
+        max_rows: Option<usize>,
+    },
     /// (Re)draw the figures of a training run into RUN_DIR/figures/ and print their paths and the summary table.
     Plot {
         /// A run directory: config.json and one <method>.jsonl per method.
@@ -266,6 +300,21 @@ fn run_task5(cli: &Cli, args: &Task5Args) -> pathprox::Result<()> {
     let bar = pathprox::tasks::progress::Bar::new();
     let dir = pathprox::tasks::task5::run(&gpu, &o, &args.task.runs_dir, args.task.resume.as_deref(), &INTERRUPTED, &bar)?;
     println!("run directory: {}", dir.display());
+    Ok(())
+}
+
+fn corrupt(dataset: &str, data_dir: &std::path::Path, out: &std::path::Path, seed: u64, max_rows: Option<usize>) -> pathprox::Result<()> {
+    use pathprox::data::corrupt;
+    if dataset != "mnist" {
+        return Err(pathprox::Error::Other(format!("corrupt: unknown data set '{dataset}': only mnist (MNIST-C) can be generated")));
+    }
+    let test = corrupt::load_test_set(data_dir, max_rows)?;
+    eprintln!("corrupting {} images of {} into {}: {}", test.len(), test.source, out.display(), corrupt::NOTE);
+    let t = std::time::Instant::now();
+    for m in corrupt::generate(&test, out, seed, &pathprox::tasks::progress::Bar::new())? {
+        println!("{:>14}: {:.1} s", m.name, m.seconds);
+    }
+    println!("wrote {} ({:.1} s): {}", out.display(), t.elapsed().as_secs_f64(), corrupt::NOTE);
     Ok(())
 }
 
@@ -341,6 +390,14 @@ fn run(cli: Cli) -> pathprox::Result<()> {
             let gpu = open_gpu(&cli)?;
             let args = pathprox::tasks::evaluate::EvalArgs { checkpoint: checkpoint.clone(), compare: compare.clone(), run: run.clone(), data_dir: data_dir.clone(), batch: *eval_batch, repeats: *repeats };
             print!("{}", pathprox::tasks::evaluate::run(&gpu, &args, &|s| eprintln!("{s}"))?);
+        }
+        Command::Corrupt { dataset, data_dir, out, seed, max_rows } => corrupt(dataset, data_dir, out, *seed, *max_rows)?,
+        Command::EvalCorrupted { checkpoint, data_dir, json, eval_batch, max_rows } => {
+            let gpu = open_gpu(&cli)?;
+            let req = pathprox::tasks::eval_corrupted::Request { checkpoint: checkpoint.clone(), data_dir: data_dir.clone(), eval_batch: *eval_batch, max_rows: *max_rows };
+            let report = pathprox::tasks::eval_corrupted::run(&gpu, &req, &pathprox::tasks::progress::Bar::new())?;
+            print!("{}", report.table());
+            println!("wrote {} ({:.1} s)", report.append_json(json.as_deref())?.display(), report.seconds);
         }
         Command::Plot { run_dir } => {
             for path in pathprox::report::write_figures(run_dir)? {

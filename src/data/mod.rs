@@ -9,13 +9,19 @@
 //! - [`cifar`]: CIFAR-10, binary or Python version, extracted or as `.tar.gz`; [`pickle`]: the safe pickle
 //!   reader its Python version needs.
 //! - [`svhn`]: SVHN's `*_32x32.mat`; [`mat`]: the MAT v5 reader they need.
+//! - [`npy`]: NumPy's `.npy` format; [`mnist_c`] and [`cifar10_c`]: the published corrupted test sets.
+//! - [`corrupt`]: `pathprox corrupt mnist`, MNIST-C's corruptions generated locally.
 
+pub mod cifar;
+pub mod cifar10_c;
+pub mod corrupt;
 #[cfg(all(feature = "download", not(target_arch = "wasm32")))]
 pub mod download;
 pub mod idx;
-pub mod mnist;
-pub mod cifar;
 pub mod mat;
+pub mod mnist;
+pub mod mnist_c;
+pub mod npy;
 pub mod pickle;
 pub mod rgb;
 pub mod svhn;

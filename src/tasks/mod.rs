@@ -5,6 +5,7 @@
 pub mod evaluate;
 pub mod export;
 pub mod lipschitz;
+pub mod eval_corrupted;
 pub mod progress;
 pub mod step;
 pub mod task5;
