@@ -21,8 +21,11 @@ use crate::{Error, Result};
 #[cfg(not(target_arch = "wasm32"))]
 mod axis;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod heatmap;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 pub mod summary;
+pub mod sweep;
 #[cfg(not(target_arch = "wasm32"))]
 mod text;
 
@@ -311,7 +314,7 @@ pub fn display_name(method: &str) -> String {
         "wd" => "weight decay",
         "pathprox" => "PathProx",
         "pathprox-nobalance" => "PathProx, no balancing",
-        "pathnorm-sgd" => "SGD on path-norm obj.",
+        "pathnorm-sgd" => "SGD on path-norm objective",
         "lasso" => "lasso",
         "group-lasso" => "group lasso",
         other => other,
@@ -426,6 +429,8 @@ impl Run {
                 config = Some(RunConfig::parse(text, dir.join(name))?);
             } else if name == "sparsity.jsonl" {
                 sparsity = Some(SparsityLog::parse(text));
+            } else if name == "sweep.jsonl" {
+                // A grid search's results (`sweep`), not a method's log.
             } else if let Some(stem) = name.strip_suffix(".jsonl").filter(|s| !s.is_empty()) {
                 methods.push(MethodLog::parse(stem, text));
             }

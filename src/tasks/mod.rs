@@ -4,6 +4,7 @@
 
 pub mod progress;
 pub mod step;
+pub mod sweep;
 pub mod task5;
 
 use std::path::{Path, PathBuf};
