@@ -21,6 +21,7 @@ fn temp(name: &str) -> PathBuf {
     p
 }
 
+#[allow(clippy::too_many_arguments)]
 fn rec(method: &str, lr: f64, lambda: f64, seed: u64, phase: &str, val: &str, test: f64, active: f64, diverged: bool) -> String {
     format!(
         r#"{{"method":"{method}","lr":{lr},"lambda":{lambda},"seed":{seed},"phase":"{phase}","best_val_acc":{val},"test_acc":{test},"active_units":{active},"best_iter":1000,"diverged":{diverged},"wall_s":1.0}}"#

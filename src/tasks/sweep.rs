@@ -118,6 +118,7 @@ impl SweepConfig {
 
 /// The record of a finished run, read back from its log: best validation accuracy and, at that log point,
 /// test accuracy and active units.
+#[allow(clippy::too_many_arguments)]
 pub fn record_of(point: &Path, sweep_dir: &Path, method: &str, lr: f64, lambda: f64, seed: u64, phase: &str, diverged: bool) -> Result<SweepRecord> {
     let run = Run::load(point)?;
     let log = run.method(method);
