@@ -288,7 +288,7 @@ pub fn write_figure(path: &std::path::Path, log: &SweepLog, lrs: &[f64], lambdas
         .collect();
     HeatMaps {
         title: "Grid search: best validation accuracy (%)".into(),
-        subtitle: format!("{subtitle} · outlined: selected · hatched: diverged · —: no result (not run, or no validation accuracy)"),
+        subtitle: format!("{subtitle} · outlined: selected · hatched: diverged · —: no result"),
         row_axis: "learning rate".into(),
         col_axis: "λ".into(),
         digits: 2,
