@@ -113,6 +113,24 @@ struct Task5Args {
     global_threshold: bool,
 }
 
+/// The grid search of `sweep`, besides the common task settings.
+#[derive(Args, Clone, Debug)]
+struct SweepArgs {
+    /// task1 or task2.
+    task: String,
+    #[command(flatten)]
+    task_args: TaskArgs,
+    /// Learning rates of the grid (default 0.003,0.01,0.03,0.1,0.3,0.5).
+    #[arg(long, value_delimiter = ',')]
+    lrs: Option<Vec<f64>>,
+    /// λ values of the grid (default 1e-5,3e-5,1e-4,3e-4,1e-3,3e-3,1e-2).
+    #[arg(long, value_delimiter = ',')]
+    lambdas: Option<Vec<f64>>,
+    /// Seeds in all: the search runs at --seed, each method's best point is re-run at --seed + 1, … (default 4).
+    #[arg(long)]
+    seeds: Option<u64>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Task 1: MLP-3-400 factorized on 100 MNIST images per class; weight decay vs PathProx.
@@ -122,6 +140,9 @@ enum Command {
     /// Task 5: sparsity of wd, lasso, group lasso (MLP-3-800) and PathProx (MLP-3-800 factorized) over an
     /// lr × λ grid: train with pruning, cut to each sparsity level, retrain, test.
     Task5(Task5Args),
+    /// Grid search (Table 1): every method over lr × λ, each method's best point by validation accuracy
+    /// re-run with more seeds; writes sweep.jsonl, table1.md and figures/sweep.png.
+    Sweep(SweepArgs),
     /// List the adapters wgpu can see, best first.
     Adapters,
     /// Run N steps of a method on a fixed batch (the first B training images) and write the parameters.
@@ -318,11 +339,22 @@ fn corrupt(dataset: &str, data_dir: &std::path::Path, out: &std::path::Path, see
     Ok(())
 }
 
+fn run_sweep(cli: &Cli, args: &SweepArgs) -> pathprox::Result<()> {
+    let gpu = open_gpu(cli)?;
+    install_interrupt()?;
+    let o = pathprox::tasks::sweep::SweepOverrides { base: args.task_args.overrides(), lrs: args.lrs.clone(), lambdas: args.lambdas.clone(), seeds: args.seeds };
+    let bar = pathprox::tasks::progress::Bar::new();
+    let dir = pathprox::tasks::sweep::run(&gpu, &args.task, &o, &args.task_args.runs_dir, args.task_args.resume.as_deref(), &INTERRUPTED, &bar)?;
+    println!("sweep directory: {}", dir.display());
+    Ok(())
+}
+
 fn run(cli: Cli) -> pathprox::Result<()> {
     match &cli.command {
         Command::Task1(args) => run_task(&cli, "task1", args)?,
         Command::Task2(args) => run_task(&cli, "task2", args)?,
         Command::Task5(args) => run_task5(&cli, args)?,
+        Command::Sweep(args) => run_sweep(&cli, args)?,
         Command::Step { model, method, init, seed, data_dir, dataset, iters, batch, lr, lambda, out } => {
             let gpu = open_gpu(&cli)?;
             let args = pathprox::tasks::step::StepArgs {

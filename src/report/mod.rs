@@ -22,9 +22,11 @@ use crate::{Error, Result};
 mod axis;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod histogram;
+pub mod heatmap;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 pub mod summary;
+pub mod sweep;
 #[cfg(not(target_arch = "wasm32"))]
 mod text;
 
@@ -313,7 +315,7 @@ pub fn display_name(method: &str) -> String {
         "wd" => "weight decay",
         "pathprox" => "PathProx",
         "pathprox-nobalance" => "PathProx, no balancing",
-        "pathnorm-sgd" => "SGD on path-norm obj.",
+        "pathnorm-sgd" => "SGD on path-norm objective",
         "lasso" => "lasso",
         "group-lasso" => "group lasso",
         other => other,
@@ -428,8 +430,9 @@ impl Run {
                 config = Some(RunConfig::parse(text, dir.join(name))?);
             } else if name == "sparsity.jsonl" {
                 sparsity = Some(SparsityLog::parse(text));
-            } else if name == "lipschitz.jsonl" {
-                // The run's local Lipschitz constants (`pathprox lipschitz`), not a method's log.
+            } else if name == "lipschitz.jsonl" || name == "sweep.jsonl" {
+                // Not a method's log: the run's local Lipschitz constants (`pathprox lipschitz`) or a grid
+                // search's results (`sweep`).
             } else if let Some(stem) = name.strip_suffix(".jsonl").filter(|s| !s.is_empty()) {
                 methods.push(MethodLog::parse(stem, text));
             }

@@ -580,8 +580,13 @@ fn draw(fig: &Figure) -> Vec<u8> {
 
 /// Writes through a temporary file and a rename, so a viewer never reads half a PNG.
 fn save_png(path: &Path, buf: Vec<u8>) -> Result<()> {
+    save_png_sized(path, buf, SIZE)
+}
+
+/// [`save_png`] for an image of any size (the heat maps grow with the grid).
+pub(super) fn save_png_sized(path: &Path, buf: Vec<u8>, size: (u32, u32)) -> Result<()> {
     let err = |msg: String| Error::Report { path: path.to_path_buf(), msg };
-    let img = image::RgbImage::from_raw(SIZE.0, SIZE.1, buf).ok_or_else(|| err("internal error: wrong buffer size".into()))?;
+    let img = image::RgbImage::from_raw(size.0, size.1, buf).ok_or_else(|| err("internal error: wrong buffer size".into()))?;
     let tmp = path.with_extension("png.tmp");
     img.save_with_format(&tmp, image::ImageFormat::Png).map_err(|e| err(format!("cannot write PNG: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| err(format!("cannot move {} into place: {e}", tmp.display())))

@@ -8,6 +8,7 @@ pub mod lipschitz;
 pub mod eval_corrupted;
 pub mod progress;
 pub mod step;
+pub mod sweep;
 pub mod task5;
 
 use std::path::{Path, PathBuf};
