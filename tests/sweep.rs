@@ -181,7 +181,8 @@ impl Progress for StopAt<'_> {
 /// continues from its checkpoint, and `sweep.jsonl` and every checkpoint equal an uninterrupted sweep's.
 #[test]
 fn interrupted_and_resumed_sweep_equals_an_uninterrupted_one() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let o = SweepOverrides {
         base: pathprox::tasks::Overrides {
             iters: Some(6),
@@ -235,7 +236,8 @@ fn interrupted_and_resumed_sweep_equals_an_uninterrupted_one() {
 
 #[test]
 fn bad_sweep_settings_are_clear_errors() {
-    let gpu = &gpus()[0];
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
     let no = AtomicBool::new(false);
     let root = temp("bad");
     let run = |o: SweepOverrides, task: &str| sweep::run(gpu, task, &o, &root, None, &no, &()).unwrap_err().to_string();

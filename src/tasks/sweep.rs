@@ -182,11 +182,6 @@ impl Results {
     }
 }
 
-/// Marks a run whose training diverged (as Task 5 does), so that a crash before its record is written does
-/// not train it again.
-fn diverged_marker(point: &Path, method: &str) -> PathBuf {
-    point.join(format!("{method}.diverged"))
-}
 
 /// Runs (or, with `resume`, continues) a sweep; returns the sweep directory.
 pub fn run(gpu: &Gpu, task: &str, o: &SweepOverrides, runs_root: &Path, resume: Option<&Path>, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<PathBuf> {
@@ -332,7 +327,9 @@ impl Ctx<'_> {
             }
             run.write_config(&cfg, extra)?;
         }
-        let diverged = if diverged_marker(point, name).is_file() {
+        // The trainer marks a diverged method (`RunDir::mark_diverged`), so a crash before its record is
+        // written does not train it again.
+        let diverged = if run.diverged_at(name)?.is_some() {
             self.progress.message(&format!("{label}: diverged in an earlier session; recorded"));
             true
         } else {
@@ -341,10 +338,7 @@ impl Ctx<'_> {
             match trainer::train_method(self.gpu, &cfg, Method::parse(name)?, self.data, &run, self.interrupt, &bar)? {
                 Outcome::Finished { .. } => false,
                 Outcome::Interrupted { .. } => return Ok(false),
-                Outcome::Diverged { at, .. } => {
-                    write_atomically(&diverged_marker(point, name), format!("{at}\n").as_bytes())?;
-                    true
-                }
+                Outcome::Diverged { .. } => true,
             }
         };
         let r = record_of(point, self.dir, name, lr, lambda, seed, phase, diverged)?;
