@@ -3,6 +3,23 @@
 
 use super::{MethodLog, Metric, Run, SparsityLog, display_name};
 
+/// A table that reads in a terminal and is also Markdown: columns padded to their widest cell, the first
+/// (a name) left-aligned, the others (numbers) right-aligned, with a Markdown rule under the header.
+pub(crate) fn markdown_table(head: &[String], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..head.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).chain([head[i].chars().count()]).max().unwrap_or(0)).collect();
+    let line = |cells: &[String]| {
+        let cells: Vec<String> =
+            cells.iter().enumerate().map(|(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) }).collect();
+        format!("| {} |\n", cells.join(" | "))
+    };
+    let rule: Vec<String> = widths.iter().enumerate().map(|(i, &w)| if i == 0 { "-".repeat(w + 2) } else { format!("{}:", "-".repeat(w + 1)) }).collect();
+    let mut out = line(head) + &format!("|{}|\n", rule.join("|"));
+    for r in rows {
+        out += &line(r);
+    }
+    out
+}
+
 /// The numbers of one method's row; `None` where the log has no such value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SummaryRow {
@@ -78,17 +95,6 @@ impl Run {
                 r.wall_s.map_or_else(dash, duration),
             ]);
         }
-        let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([HEAD[i].chars().count()]).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..HEAD.len()).map(width).collect();
-        let line = |cells: &[String]| {
-            let cells: Vec<String> = cells
-                .iter()
-                .enumerate()
-                // The method column reads left-aligned, numbers right-aligned, in text as in Markdown.
-                .map(|(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
-                .collect();
-            format!("| {} |\n", cells.join(" | "))
-        };
         let mut out = format!("{}\n\n", self.config.caption());
         if rows.is_empty() {
             return match &self.sparsity {
@@ -96,16 +102,8 @@ impl Run {
                 None => out + "(no <method>.jsonl log in this run)\n",
             };
         }
-        out += &line(&HEAD.map(String::from));
-        let rule: Vec<String> = widths
-            .iter()
-            .enumerate()
-            .map(|(i, &w)| if i == 0 { "-".repeat(w + 2) } else { format!("{}:", "-".repeat(w + 1)) })
-            .collect();
-        out += &format!("|{}|\n", rule.join("|"));
-        for r in &rows {
-            out += &line(r);
-        }
+        let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+        out += &markdown_table(&HEAD.map(String::from), &rows);
         let mut notes = Vec::new();
         for m in &self.methods {
             if let Some(it) = m.diverged_at() {
@@ -150,19 +148,8 @@ impl Run {
             }
             rows.push(row);
         }
-        let widths: Vec<usize> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-        let line = |cells: &[String]| {
-            let cells: Vec<String> =
-                cells.iter().enumerate().map(|(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) }).collect();
-            format!("| {} |\n", cells.join(" | "))
-        };
         let mut out = "Best test accuracy (%) of a retrained model with at least this sparsity (% of units removed):\n\n".to_string();
-        out += &line(&rows[0]);
-        let rule: Vec<String> = widths.iter().enumerate().map(|(i, &w)| if i == 0 { "-".repeat(w + 2) } else { format!("{}:", "-".repeat(w + 1)) }).collect();
-        out += &format!("|{}|\n", rule.join("|"));
-        for r in &rows[1..] {
-            out += &line(r);
-        }
+        out += &markdown_table(&rows[0], &rows[1..]);
         if !s.skipped_lines.is_empty() {
             out += &format!("\nsparsity.jsonl: skipped unreadable line(s) {:?}.\n", s.skipped_lines);
         }

@@ -200,23 +200,8 @@ impl SweepLog {
             }
             table.push(row);
         }
-        let widths: Vec<usize> = (0..head.len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-        let line = |cells: &[String]| {
-            let cells: Vec<String> = cells
-                .iter()
-                .enumerate()
-                .map(|(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
-                .collect();
-            format!("| {} |\n", cells.join(" | "))
-        };
         let mut out = format!("{caption}\n\n");
-        out += &line(&table[0]);
-        let rule: Vec<String> =
-            widths.iter().enumerate().map(|(i, &w)| if i == 0 { "-".repeat(w + 2) } else { format!("{}:", "-".repeat(w + 1)) }).collect();
-        out += &format!("|{}|\n", rule.join("|"));
-        for r in &table[1..] {
-            out += &line(r);
-        }
+        out += &super::summary::markdown_table(&table[0], &table[1..]);
         out += &format!(
             "\nPer method, the grid point with the best validation accuracy (seed {first_seed}), re-run with seeds {}–{}; \
              test accuracy at the log point with the best validation accuracy and active units at that point, \
