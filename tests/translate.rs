@@ -28,6 +28,9 @@ fn compile(def: &KernelDef, variant: &Variant) -> (String, naga::Module, ModuleI
     (name, module, info)
 }
 
+/// Writes a module's entry point in one backend's language; returns the output's size.
+type Writer = fn(&naga::Module, &ModuleInfo, &str) -> Result<usize, String>;
+
 fn spirv(module: &naga::Module, info: &ModuleInfo, entry: &str) -> Result<usize, String> {
     let options = spv::Options { lang_version: (1, 3), ..Default::default() };
     let pipeline = spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: entry.into() };
@@ -65,8 +68,7 @@ fn every_specialization_translates_to_every_backend() {
     let mut translated = 0;
     for (def, variant) in &all {
         let (name, module, info) = compile(def, variant);
-        let mut backends: Vec<(&str, fn(&naga::Module, &ModuleInfo, &str) -> Result<usize, String>)> =
-            vec![("SPIR-V", spirv), ("MSL", metal), ("HLSL", hlsl)];
+        let mut backends: Vec<(&str, Writer)> = vec![("SPIR-V", spirv), ("MSL", metal), ("HLSL", hlsl)];
         if !def.shader.subgroups {
             backends.push(("GLSL ES", gles));
         }
