@@ -22,6 +22,7 @@ use crate::{Error, Result};
 mod axis;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod histogram;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod heatmap;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
