@@ -129,6 +129,10 @@ struct SweepArgs {
     /// Seeds in all: the search runs at --seed, each method's best point is re-run at --seed + 1, … (default 4).
     #[arg(long)]
     seeds: Option<u64>,
+    /// An MNIST-C directory (published, or from `pathprox corrupt mnist`): adds each run's corrupted
+    /// accuracy (its best-validation model, mean over the corruptions) to sweep.jsonl and the table.
+    #[arg(long)]
+    corrupted_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -342,7 +346,7 @@ fn corrupt(dataset: &str, data_dir: &std::path::Path, out: &std::path::Path, see
 fn run_sweep(cli: &Cli, args: &SweepArgs) -> pathprox::Result<()> {
     let gpu = open_gpu(cli)?;
     install_interrupt()?;
-    let o = pathprox::tasks::sweep::SweepOverrides { base: args.task_args.overrides(), lrs: args.lrs.clone(), lambdas: args.lambdas.clone(), seeds: args.seeds };
+    let o = pathprox::tasks::sweep::SweepOverrides { base: args.task_args.overrides(), lrs: args.lrs.clone(), lambdas: args.lambdas.clone(), seeds: args.seeds, corrupted_dir: args.corrupted_dir.clone() };
     let bar = pathprox::tasks::progress::Bar::new();
     let dir = pathprox::tasks::sweep::run(&gpu, &args.task, &o, &args.task_args.runs_dir, args.task_args.resume.as_deref(), &INTERRUPTED, &bar)?;
     println!("sweep directory: {}", dir.display());

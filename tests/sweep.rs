@@ -195,6 +195,7 @@ fn interrupted_and_resumed_sweep_equals_an_uninterrupted_one() {
         lrs: Some(vec![0.05, 0.1]),
         lambdas: Some(vec![1e-3]),
         seeds: Some(2),
+        corrupted_dir: None,
     };
     let no = AtomicBool::new(false);
     let root = temp("straight");
@@ -276,4 +277,38 @@ fn fig4_objective_figure_shows_the_three_methods_with_the_papers_names() {
     let table = pathprox::report::summary_table(&dir).unwrap();
     assert!(table.contains("| SGD on path-norm objective"), "{table}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_corrupted_dir_adds_each_runs_corrupted_accuracy_to_the_table() {
+    let root = temp("corrupted");
+    // The official test set is not in the repository: the shipped subset stands in for t10k-* (same IDX
+    // format), which is all `corrupt` reads.
+    let mnist = root.join("mnist");
+    std::fs::create_dir_all(&mnist).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-10k");
+    std::fs::copy(shipped.join("train-10k-images-idx3-ubyte.gz"), mnist.join("t10k-images-idx3-ubyte.gz")).unwrap();
+    std::fs::copy(shipped.join("train-10k-labels-idx1-ubyte.gz"), mnist.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let mnist_c = root.join("mnist_c");
+    let out = Command::new(env!("CARGO_BIN_EXE_pathprox"))
+        .args(["corrupt", "mnist", "--data-dir", mnist.to_str().unwrap(), "--out", mnist_c.to_str().unwrap(), "--max-rows", "60"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let runs = root.join("runs");
+    let (stdout, _) = sweep_cli(&[
+        "sweep", "task1", "--lrs", "0.1", "--lambdas", "1e-4", "--seeds", "1", "--methods", "wd,pathprox", "--iters", "4", "--log-every", "2",
+        "--batch", "20", "--max-rows", "100", "--data-dir", "data", "--runs-dir", runs.to_str().unwrap(), "--corrupted-dir", mnist_c.to_str().unwrap(),
+    ]);
+    let dir = PathBuf::from(stdout.lines().find_map(|l| l.strip_prefix("sweep directory: ")).expect("sweep directory printed"));
+    let records = jsonl(&dir.join("sweep.jsonl"));
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        let acc = r["corrupted_acc"].as_f64().unwrap_or_else(|| panic!("no corrupted accuracy: {r}"));
+        assert!((0.0..=1.0).contains(&acc), "{r}");
+    }
+    let table = std::fs::read_to_string(dir.join("table1.md")).unwrap();
+    assert!(table.contains("corrupted acc. (%)"), "{table}");
+    let _ = std::fs::remove_dir_all(root);
 }

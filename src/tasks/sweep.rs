@@ -55,6 +55,9 @@ pub struct SweepOverrides {
     pub lambdas: Option<Vec<f64>>,
     /// Seeds in all (the search's seed and the re-runs).
     pub seeds: Option<u64>,
+    /// An MNIST-C directory (published, or `pathprox corrupt mnist`): each run's best-validation model is
+    /// also evaluated on it, and the table gains the corrupted-accuracy column.
+    pub corrupted_dir: Option<PathBuf>,
 }
 
 /// `config.json` of a sweep: the shared settings (`base.lr`, `base.lambda` are the grid's first values;
@@ -68,6 +71,9 @@ pub struct SweepConfig {
     pub seeds: u64,
     /// Marks the directory as a sweep of `base.task`.
     pub sweep: bool,
+    /// See `SweepOverrides::corrupted_dir`; kept so that a resumed sweep evaluates its runs alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupted_dir: Option<PathBuf>,
 }
 
 impl SweepConfig {
@@ -91,7 +97,7 @@ impl SweepConfig {
         }
         base.lr = lrs[0];
         base.lambda = lambdas[0];
-        Ok(SweepConfig { base, lrs, lambdas, seeds, sweep: true })
+        Ok(SweepConfig { base, lrs, lambdas, seeds, sweep: true, corrupted_dir: o.corrupted_dir.clone() })
     }
 
     /// The training settings of one run.
@@ -136,16 +142,20 @@ pub fn record_of(point: &Path, sweep_dir: &Path, method: &str, lr: f64, lambda: 
         best_iter: best.map(|b| b.iter),
         diverged,
         wall_s: log.and_then(|m| m.last(Metric::WallS)).map(|(_, w)| w),
-        corrupted_acc: corrupted_accuracy(),
+        corrupted_acc: None,
         dir: point.strip_prefix(sweep_dir).unwrap_or(point).display().to_string(),
     })
 }
 
-/// The slot for the corrupted-data accuracy (MNIST-C; `pathprox eval-corrupted`, written elsewhere). It
-/// stays empty until that evaluation exists and a corrupted data set is given; the table shows its column
-/// only when some run has a value.
-fn corrupted_accuracy() -> Option<f64> {
-    None
+/// The mean accuracy over MNIST-C's corruptions of a run's best-validation model (the paper's corrupted
+/// accuracy, `pathprox eval-corrupted`), or None when the run has no such checkpoint (it diverged at once).
+fn corrupted_accuracy(gpu: &Gpu, run: &RunDir, method: &str, data_dir: &Path, progress: &dyn Progress) -> Result<Option<f64>> {
+    let checkpoint = run.best_checkpoint_path(method);
+    if !checkpoint.is_file() {
+        return Ok(None);
+    }
+    let req = super::eval_corrupted::Request { checkpoint, data_dir: data_dir.to_path_buf(), eval_batch: 1000, max_rows: None };
+    Ok(Some(super::eval_corrupted::run(gpu, &req, progress)?.mean))
 }
 
 /// `sweep.jsonl`: what is finished, and appending with a flush per line.
@@ -341,7 +351,10 @@ impl Ctx<'_> {
                 Outcome::Diverged { .. } => true,
             }
         };
-        let r = record_of(point, self.dir, name, lr, lambda, seed, phase, diverged)?;
+        let mut r = record_of(point, self.dir, name, lr, lambda, seed, phase, diverged)?;
+        if let Some(dir) = &self.sc.corrupted_dir {
+            r.corrupted_acc = corrupted_accuracy(self.gpu, &run, name, dir, self.progress)?;
+        }
         self.progress.message(&format!(
             "{label}: {}best validation accuracy {} at iteration {}, test accuracy there {}, active units {}",
             if diverged { "diverged; " } else { "" },
