@@ -35,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::report::sweep::{SweepLog, SweepRecord};
 use crate::report::{num, Metric, Run};
-use crate::train::checkpoint::write_atomically;
+use crate::train::checkpoint::{read_if_present, write_atomically};
 use crate::train::config::TrainConfig;
 use crate::train::method::Method;
 use crate::train::rundir::RunDir;
@@ -168,11 +168,7 @@ impl Results {
     /// Reads what earlier sessions wrote, dropping a torn last line so the next record starts a line.
     fn open(dir: &Path) -> Result<Results> {
         let path = dir.join("sweep.jsonl");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::Other(format!("{}: {e}", path.display()))),
-        };
+        let text = read_if_present(&path)?.unwrap_or_default();
         let log = SweepLog::parse(&text);
         let kept: String = log.records.iter().map(|r| serde_json::to_string(r).map(|s| s + "\n")).collect::<std::result::Result<_, _>>().map_err(|e| Error::Other(e.to_string()))?;
         if kept != text {

@@ -30,7 +30,7 @@ use super::Overrides;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::report::num;
-use crate::train::checkpoint::{write_atomically, Checkpoint};
+use crate::train::checkpoint::{read_if_present, write_atomically, Checkpoint};
 use crate::train::config::TrainConfig;
 use crate::train::eval::Evaluator;
 use crate::train::method::Method;
@@ -153,11 +153,7 @@ impl SparsityFile {
     /// next line starts on a line of its own.
     fn open(dir: &Path) -> Result<SparsityFile> {
         let path = dir.join("sparsity.jsonl");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::Other(format!("{}: {e}", path.display()))),
-        };
+        let text = read_if_present(&path)?.unwrap_or_default();
         let mut done = HashSet::new();
         let mut kept = String::new();
         for line in text.lines() {

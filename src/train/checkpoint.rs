@@ -79,6 +79,16 @@ fn st_err(e: safetensors::SafeTensorError) -> Error {
     Error::Other(format!("safetensors: {e}"))
 }
 
+/// The text of a file that a resumed run appends to, or None if it does not exist yet.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_if_present(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(crate::error::Error::Other(format!("{}: {e}", path.display()))),
+    }
+}
+
 /// Writes `bytes` to `path` so that `path` holds either its old or its new contents, never a mix.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

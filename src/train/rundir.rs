@@ -105,10 +105,9 @@ impl RunDir {
     /// Where `method` diverged in an earlier session, if it did.
     pub fn diverged_at(&self, method: &str) -> Result<Option<u64>> {
         let p = self.diverged_path(method);
-        match std::fs::read_to_string(&p) {
-            Ok(t) => t.trim().parse().map(Some).map_err(|_| Error::Other(format!("{}: expected an iteration number, found {:?}", p.display(), t.trim()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&p)(e)),
+        match super::checkpoint::read_if_present(&p)? {
+            Some(t) => t.trim().parse().map(Some).map_err(|_| Error::Other(format!("{}: expected an iteration number, found {:?}", p.display(), t.trim()))),
+            None => Ok(None),
         }
     }
 
@@ -124,11 +123,7 @@ impl RunDir {
     /// and dropping a torn last line.
     pub fn rewind_log(&self, method: &str, iter: u64) -> Result<Vec<LogPoint>> {
         let p = self.log_path(method);
-        let text = match std::fs::read_to_string(&p) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io(&p)(e)),
-        };
+        let text = super::checkpoint::read_if_present(&p)?.unwrap_or_default();
         let points: Vec<LogPoint> = text.lines().filter_map(|l| serde_json::from_str::<LogPoint>(l).ok()).filter(|pt| pt.iter <= iter).collect();
         let kept: String = points.iter().map(|pt| serde_json::to_string(pt).expect("serialisable") + "\n").collect();
         super::checkpoint::write_atomically(&p, kept.as_bytes())?;
