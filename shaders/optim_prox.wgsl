@@ -27,7 +27,8 @@ struct Params {
     a: u32,
     c: u32,
     flags: u32,      // bit 0: unit norms from `state`; bit 1 (pathprox_step): apply group `group`'s balancing
-                     // factors; bit 2 (penalty_grad): path norm instead of group lasso
+                     // factors; bit 2 (penalty_grad): path norm instead of group lasso; bit 3
+                     // (pathprox_step): project w only, leave v alone (weight normalisation)
     group: u32,      // this group's index l: its factors are state[4l .. 4l + 2]
     norms_base: u32, // index in `state` of this group's first (‖w‖, ‖v‖) pair
     _pad0: u32,
@@ -44,6 +45,7 @@ const EPS: f32 = 1e-6;
 const NORMS_GIVEN: u32 = 1u;
 const BALANCED: u32 = 2u;
 const PATH: u32 = 4u;
+const W_ONLY: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> hyper: array<f32>;
@@ -303,7 +305,7 @@ fn pathprox_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         }
         let live = vec4<u32>(4u * q) + LANES < vec4<u32>(p.units);
         out_w[q] = select(out_w[q], b / d, live);
-    } else if (t < nq + nv) {
+    } else if ((p.flags & W_ONLY) == 0u && t < nq + nv) {
         var f = 1.0;
         if (balanced) {
             f = state[fbase + 1u];

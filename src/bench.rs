@@ -158,13 +158,13 @@ pub fn print_table(gpu: &Gpu, rows: &[Row]) {
 /// and the `method`'s update — of MLP-3-400 factorized at batch 200, timed over ≥ 200 steps recorded
 /// back to back into one submission (no host synchronisation between steps).
 pub fn task1_step(gpu: &Gpu, method: crate::train::method::Method) -> Result<Row> {
-    use crate::nn::{Mlp, MlpSpec};
+    use crate::nn::{Model, ModelSpec};
     use crate::ops::gather::{self, GpuImages};
     use crate::train::method::Update;
     let batch = 200;
-    let mlp = Mlp::new(gpu, MlpSpec::mlp_3_400_factorized())?;
-    mlp.init(gpu, 0)?;
-    let buf = mlp.buffers(gpu, batch);
+    let model = Model::new(gpu, ModelSpec::mlp_3_400_factorized())?;
+    model.init(gpu, 0)?;
+    let buf = model.activations(gpu, batch);
     let rows = 1000;
     let mut s = 1u32;
     let images: Vec<u8> = (0..rows * 784)
@@ -178,16 +178,16 @@ pub fn task1_step(gpu: &Gpu, method: crate::train::method::Method) -> Result<Row
     let order: Vec<u32> = (0..batch as u32).map(|i| (i * 7) % rows as u32).collect();
     let indices = gpu.upload_u32(&[batch], &order)?;
     let hyper = gpu.upload_f32(&[4], &[0.3, 1e-4, 0.0, 0.0])?;
-    let update = Update::new(gpu, &mlp, method)?;
+    let update = Update::new(gpu, &model, method)?;
     let mut prog = Program::new();
     gather::gather_normalize(gpu, &mut prog, &data, &indices, 0, &[0.1307], &[0.3081], &buf.x[0], &buf.labels)?;
-    mlp.forward(gpu, &mut prog, &buf)?;
-    mlp.loss_and_backward(gpu, &mut prog, &buf)?;
-    update.record(gpu, &mut prog, &mlp, &hyper)?;
+    model.forward(gpu, &mut prog, &buf)?;
+    model.loss_and_backward(gpu, &mut prog, &buf)?;
+    update.record(gpu, &mut prog, &model, &hyper)?;
     let dispatches = prog.len();
     let seconds = time_program(gpu, &prog, 200)?;
-    let flops: f64 = mlp.layers.iter().enumerate().map(|(l, d)| {
-        let mk = 2.0 * (batch * d.fan_in() * d.fan_out()) as f64;
+    let flops: f64 = model.weights.iter().enumerate().map(|(l, d)| {
+        let mk = 2.0 * (batch * d.w.len()) as f64;
         mk * if l == 0 { 2.0 } else { 3.0 } // forward, weight gradient, and (but for layer 1) input gradient
     }).sum();
     Ok(Row { what: format!("task1 step ({})", method.name()), shape: format!("MLP-3-400-f, B=200, {dispatches} dispatches"), seconds, flops })

@@ -39,7 +39,7 @@ struct TaskArgs {
     /// Seed of the initialisation, the data split and the batch order.
     #[arg(long)]
     seed: Option<u64>,
-    /// Comma-separated methods: wd, pathprox, pathprox-nobalance, pathnorm-sgd, lasso, group-lasso.
+    /// Comma-separated methods: wd, wd-wn, pathprox, pathprox-nobalance, pathnorm-sgd, lasso, group-lasso.
     #[arg(long, value_delimiter = ',')]
     methods: Option<Vec<String>>,
     /// Iterations between log points (metrics over the whole data sets).
@@ -51,10 +51,11 @@ struct TaskArgs {
     /// Run PathProx without layer-wise balancing.
     #[arg(long)]
     no_balance: bool,
-    /// mnist or fashion-mnist.
+    /// mnist or fashion-mnist (Tasks 1, 2, 5); Task 3 is cifar10, Task 4 svhn.
     #[arg(long)]
     dataset: Option<String>,
-    /// Where the data files are (default: data/, or /usr/share/datasets/fashion-mnist for Fashion-MNIST).
+    /// Where the data files are (default: data/, /usr/share/datasets/fashion-mnist for Fashion-MNIST,
+    /// data/cifar10 or data/svhn).
     #[arg(long)]
     data_dir: Option<String>,
     /// Rows per forward pass when evaluating.
@@ -141,6 +142,12 @@ enum Command {
     Task1(TaskArgs),
     /// Task 2: MLP-6-400 on MNIST (55k/5k split); weight decay vs PathProx.
     Task2(TaskArgs),
+    /// Task 3: VGG19 on CIFAR-10 (45k/5k split, crop + flip), batch 128, lr 0.1 (×0.1 at epochs 80, 120),
+    /// λ 1e-3, 160 epochs; weight decay vs PathProx (add wd-wn with --methods).
+    Task3(TaskArgs),
+    /// Task 4: VGG19 on SVHN (67,257/6,000 split), one point of the paper's lr × λ grid (default lr 0.1,
+    /// λ 1e-3; `sweep task4` runs the grid); weight decay vs PathProx.
+    Task4(TaskArgs),
     /// Task 5: sparsity of wd, lasso, group lasso (MLP-3-800) and PathProx (MLP-3-800 factorized) over an
     /// lr × λ grid: train with pruning, cut to each sparsity level, retrain, test.
     Task5(Task5Args),
@@ -357,6 +364,8 @@ fn run(cli: Cli) -> pathprox::Result<()> {
     match &cli.command {
         Command::Task1(args) => run_task(&cli, "task1", args)?,
         Command::Task2(args) => run_task(&cli, "task2", args)?,
+        Command::Task3(args) => run_task(&cli, "task3", args)?,
+        Command::Task4(args) => run_task(&cli, "task4", args)?,
         Command::Task5(args) => run_task5(&cli, args)?,
         Command::Sweep(args) => run_sweep(&cli, args)?,
         Command::Step { model, method, init, seed, data_dir, dataset, iters, batch, lr, lambda, out } => {

@@ -7,41 +7,41 @@ mod common;
 use common::*;
 use pathprox::analysis::{compact, model_file};
 use pathprox::gpu::{Gpu, Program};
-use pathprox::nn::{Mlp, MlpSpec};
+use pathprox::nn::{Model, ModelSpec};
 use pathprox::ops::{elementwise, matmul};
 use pathprox::train::checkpoint::Checkpoint;
 use pathprox::train::trainer::checkpoint_of;
 
 /// f64 logits of a batch from a checkpoint's tensors.
-fn logits_cpu(spec: &MlpSpec, ck: &Checkpoint, x: &[f64]) -> Vec<f64> {
-    let b = x.len() / spec.widths[0];
+fn logits_cpu(spec: &ModelSpec, ck: &Checkpoint, x: &[f64]) -> Vec<f64> {
+    let b = x.len() / spec.widths()[0];
     let mut act = x.to_vec();
-    for l in 0..spec.layers() {
-        let (din, dout) = (spec.widths[l], spec.widths[l + 1]);
+    for l in 0..spec.depth() {
+        let (din, dout) = (spec.widths()[l], spec.widths()[l + 1]);
         let w = to_f64(&ck.tensor(&format!("fc{}.weight", l + 1)).unwrap().2);
         let bias = to_f64(&ck.tensor(&format!("fc{}.bias", l + 1)).unwrap().2);
         let mut z = matmul::cpu::matmul(&act, &w, b, dout, din, false, true);
         matmul::cpu::epilogue(&mut z, dout, None, Some(&bias), false, None);
-        act = if spec.relu[l] { elementwise::cpu::relu_forward(&z) } else { z };
+        act = if spec.relu()[l] { elementwise::cpu::relu_forward(&z) } else { z };
     }
     act
 }
 
-fn logits_gpu(gpu: &Gpu, mlp: &Mlp, x: &[f32]) -> Vec<f32> {
-    let buf = mlp.buffers(gpu, x.len() / mlp.spec.widths[0]);
+fn logits_gpu(gpu: &Gpu, model: &Model, x: &[f32]) -> Vec<f32> {
+    let buf = model.activations(gpu, x.len() / model.spec.widths()[0]);
     gpu.write_f32(&buf.x[0], x).unwrap();
     let mut prog = Program::new();
-    mlp.forward(gpu, &mut prog, &buf).unwrap();
+    model.forward(gpu, &mut prog, &buf).unwrap();
     gpu.run(&prog);
     gpu.to_vec_f32(buf.x.last().unwrap()).unwrap()
 }
 
 /// A random model of `spec` as a checkpoint (with the metadata a training run writes).
-fn random_checkpoint(gpu: &Gpu, spec: &MlpSpec, seed: u64) -> (Mlp, Checkpoint) {
-    let mlp = Mlp::new(gpu, spec.clone()).unwrap();
-    let values: Vec<Vec<f32>> = mlp.init_values(seed).into_iter().map(|p| p.iter().map(|v| v * 3.0).collect()).collect();
-    let ck = checkpoint_of(&mlp, values, &[("model", "test-net".into()), ("iteration", "42".into())]);
-    (mlp, ck)
+fn random_checkpoint(gpu: &Gpu, spec: &ModelSpec, seed: u64) -> (Model, Checkpoint) {
+    let model = Model::new(gpu, spec.clone()).unwrap();
+    let values: Vec<Vec<f32>> = model.init_values(seed).into_iter().map(|p| p.iter().map(|v| v * 3.0).collect()).collect();
+    let ck = checkpoint_of(&model, values, &[("model", "test-net".into()), ("iteration", "42".into())]);
+    (model, ck)
 }
 
 fn tensor_mut<'a>(ck: &'a mut Checkpoint, name: &str) -> &'a mut Vec<f32> {
@@ -64,8 +64,8 @@ fn set_bias(ck: &mut Checkpoint, l: usize, j: usize, v: f32) {
 }
 
 /// Checks that `compacted` has `widths` and computes what `ck` computes; returns the max |Δ| on the GPU.
-fn check_same_function(gpu: &Gpu, spec: &MlpSpec, ck: &Checkpoint, c: &compact::Compact, widths: &[usize]) -> f64 {
-    assert_eq!(c.spec.widths, widths);
+fn check_same_function(gpu: &Gpu, spec: &ModelSpec, ck: &Checkpoint, c: &compact::Compact, widths: &[usize]) -> f64 {
+    assert_eq!(c.spec.widths(), widths);
     assert_eq!(c.params_after, c.checkpoint.tensors.iter().map(|t| t.2.len()).sum::<usize>());
     assert_eq!(c.params_before, ck.tensors.iter().map(|t| t.2.len()).sum::<usize>());
     // Through a file, as `pathprox eval` reads it: the widths come back from the metadata.
@@ -73,18 +73,18 @@ fn check_same_function(gpu: &Gpu, spec: &MlpSpec, ck: &Checkpoint, c: &compact::
     c.checkpoint.save(&path).unwrap();
     let (small, back) = model_file::load(gpu, &path).unwrap();
     let _ = std::fs::remove_file(&path);
-    assert_eq!((&small.spec.widths, &small.spec.relu, &small.spec.groups), (&c.spec.widths, &spec.relu, &spec.groups));
+    assert_eq!((&small.spec.widths(), &small.spec.relu(), &small.spec.groups), (&c.spec.widths(), &spec.relu(), &spec.groups));
     assert!(["fc1.weight", "fc1.bias"].iter().all(|n| back.tensor(n).is_some()), "PyTorch naming kept");
 
     let mut rng = Rng::new(5);
     let rows = 37;
-    let x = rng.vec(rows * spec.widths[0], -2.0, 2.0);
+    let x = rng.vec(rows * spec.widths()[0], -2.0, 2.0);
     // f64: the only difference is the rounding of each folded bias to f32 (≤ 6e-8 relative).
     let (a, b) = (logits_cpu(spec, ck, &to_f64(&x)), logits_cpu(&c.spec, &c.checkpoint, &to_f64(&x)));
     let scale = a.iter().fold(1.0f64, |m, v| m.max(v.abs()));
     assert_close("compact logits (f64)", &b.iter().map(|&v| v as f32).collect::<Vec<_>>(), &a, 1e-6 * scale, 1e-6);
     // GPU, f32: the original model vs the compact one.
-    let original = Mlp::new(gpu, spec.clone()).unwrap();
+    let original = Model::new(gpu, spec.clone()).unwrap();
     pathprox::train::trainer::load_into(gpu, &original, ck, "original").unwrap();
     let (ga, gb) = (logits_gpu(gpu, &original, &x), logits_gpu(gpu, &small, &x));
     let max = ga.iter().zip(&gb).map(|(p, q)| (*p as f64 - *q as f64).abs()).fold(0.0, f64::max);
@@ -98,7 +98,7 @@ fn planted_dead_and_constant_units_are_removed_exactly() {
     on_each_gpu(|gpu| {
         // The factorized pattern: units are the outputs of the ReLU layers fc1, fc3; fc2 and fc4 are
         // linear (their outputs are not units); fc5 is in no group.
-        let spec = MlpSpec::custom(vec![17, 12, 9, 10, 7, 4], vec![true, false, true, false, false], vec![(0, 1), (2, 3)]).unwrap();
+        let spec = ModelSpec::custom(vec![17, 12, 9, 10, 7, 4], vec![true, false, true, false, false], vec![(0, 1), (2, 3)]).unwrap();
         let (_, mut ck) = random_checkpoint(gpu, &spec, 11);
         // Units of fc1 (w = row of fc1.weight [12, 17], v = column of fc2.weight [9, 12]):
         set_col(&mut ck, 2, 2, 12, 0.0); // v = 0, bias non-zero: feeds nothing → removed
@@ -128,7 +128,7 @@ fn planted_dead_and_constant_units_are_removed_exactly() {
 fn removal_cascades_through_shared_matrices_and_an_emptied_layer_keeps_one_zero_unit() {
     on_each_gpu(|gpu| {
         // MLP-3-800's pattern: every hidden ReLU neuron is a unit; consecutive layers of units share a matrix.
-        let spec = MlpSpec::custom(vec![11, 8, 7, 6, 3], vec![true, true, true, false], vec![]).unwrap();
+        let spec = ModelSpec::custom(vec![11, 8, 7, 6, 3], vec![true, true, true, false], vec![]).unwrap();
         let (_, mut ck) = random_checkpoint(gpu, &spec, 12);
         // fc1 unit 5: w = 0, bias 0.4 (a constant), v = column 5 of fc2 non-zero only in row 3.
         set_row(&mut ck, 1, 5, 11, 0.0);
@@ -163,7 +163,7 @@ fn removal_cascades_through_shared_matrices_and_an_emptied_layer_keeps_one_zero_
 
 #[test]
 fn bad_model_files_are_clear_errors() {
-    let spec = MlpSpec::custom(vec![4, 3, 2], vec![true, false], vec![(0, 1)]).unwrap();
+    let spec = ModelSpec::custom(vec![4, 3, 2], vec![true, false], vec![(0, 1)]).unwrap();
     let ck = Checkpoint { tensors: vec![("fc1.weight".into(), vec![3, 4], vec![0.0; 12])], metadata: Default::default() };
     assert!(compact::compact(&ck, &spec).unwrap_err().to_string().contains("no tensor 'fc1.bias'"));
     let e = model_file::spec_of(&ck, "x.safetensors").unwrap_err().to_string();

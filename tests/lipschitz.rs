@@ -9,30 +9,30 @@ mod common;
 
 use common::*;
 use pathprox::analysis::{eigen, jacobian};
-use pathprox::nn::{Mlp, MlpSpec};
+use pathprox::nn::{Model, ModelSpec};
 use pathprox::ops::gather::{cpu as gather_cpu, GpuImages};
 use pathprox::ops::{elementwise, matmul};
 use pathprox::train::eval::{MNIST_MEAN, MNIST_STD};
 
 /// A small net with awkward widths, ReLU and linear layers (the factorized models' pattern) and a linear
 /// output, as f64 parameters and on the GPU.
-fn small_net(gpu: &pathprox::Gpu, d0: usize) -> (MlpSpec, Mlp, Vec<Vec<f64>>) {
-    let spec = MlpSpec::custom(vec![d0, 9, 6, 11, 5], vec![true, false, true, false], vec![(0, 1), (2, 3)]).unwrap();
-    let mlp = Mlp::new(gpu, spec.clone()).unwrap();
-    let params: Vec<Vec<f32>> = mlp.init_values(7).into_iter().map(|p| p.iter().map(|v| v * 2.0).collect()).collect();
-    mlp.store.upload(gpu, &params).unwrap();
-    (spec, mlp, params.iter().map(|p| to_f64(p)).collect())
+fn small_net(gpu: &pathprox::Gpu, d0: usize) -> (ModelSpec, Model, Vec<Vec<f64>>) {
+    let spec = ModelSpec::custom(vec![d0, 9, 6, 11, 5], vec![true, false, true, false], vec![(0, 1), (2, 3)]).unwrap();
+    let model = Model::new(gpu, spec.clone()).unwrap();
+    let params: Vec<Vec<f32>> = model.init_values(7).into_iter().map(|p| p.iter().map(|v| v * 2.0).collect()).collect();
+    model.store.upload(gpu, &params).unwrap();
+    (spec, model, params.iter().map(|p| to_f64(p)).collect())
 }
 
 /// f64 logits of one input row, and the smallest |pre-activation| of a ReLU layer (distance to a kink).
-fn forward_cpu(spec: &MlpSpec, params: &[Vec<f64>], x: &[f64]) -> (Vec<f64>, f64) {
+fn forward_cpu(spec: &ModelSpec, params: &[Vec<f64>], x: &[f64]) -> (Vec<f64>, f64) {
     let mut act = x.to_vec();
     let mut kink = f64::INFINITY;
-    for l in 0..spec.layers() {
-        let (din, dout) = (spec.widths[l], spec.widths[l + 1]);
+    for l in 0..spec.depth() {
+        let (din, dout) = (spec.widths()[l], spec.widths()[l + 1]);
         let mut z = matmul::cpu::matmul(&act, &params[2 * l], 1, dout, din, false, true);
         matmul::cpu::epilogue(&mut z, dout, None, Some(&params[2 * l + 1]), false, None);
-        if spec.relu[l] {
+        if spec.relu()[l] {
             kink = z.iter().fold(kink, |k, v| k.min(v.abs()));
             act = elementwise::cpu::relu_forward(&z);
         } else {
@@ -43,8 +43,8 @@ fn forward_cpu(spec: &MlpSpec, params: &[Vec<f64>], x: &[f64]) -> (Vec<f64>, f64
 }
 
 /// Central differences of the f64 forward, h = 1e-6: J [classes, d0], accurate to ~1e-9 away from kinks.
-fn jacobian_fd(spec: &MlpSpec, params: &[Vec<f64>], x: &[f64]) -> Vec<f64> {
-    let (c, d0) = (*spec.widths.last().unwrap(), spec.widths[0]);
+fn jacobian_fd(spec: &ModelSpec, params: &[Vec<f64>], x: &[f64]) -> Vec<f64> {
+    let (c, d0) = (*spec.widths().last().unwrap(), spec.widths()[0]);
     let h = 1e-6;
     let mut j = vec![0.0; c * d0];
     for i in 0..d0 {
@@ -193,11 +193,11 @@ fn jacobi_eigenvalues_agree_with_power_iteration_and_known_spectra() {
 fn gpu_jacobian_matches_central_differences_of_an_f64_forward() {
     on_each_gpu(|gpu| {
         let d0 = 13;
-        let (spec, mlp, p64) = small_net(gpu, d0);
+        let (spec, model, p64) = small_net(gpu, d0);
         let mut rng = Rng::new(92);
         let n = 4;
         let x = rng.vec(n * d0, -2.0, 2.0);
-        let jac = jacobian::jacobians(gpu, &mlp, &x).unwrap();
+        let jac = jacobian::jacobians(gpu, &model, &x).unwrap();
         assert_eq!(jac.len(), n * 5 * d0);
         for i in 0..n {
             let xi = to_f64(&x[i * d0..(i + 1) * d0]);
@@ -207,10 +207,9 @@ fn gpu_jacobian_matches_central_differences_of_an_f64_forward() {
             // f32 backward through 4 layers of ≤ 11-term sums of O(1) values: ~1e-6 absolute.
             assert_close(&format!("Jacobian of image {i}"), &jac[i * 5 * d0..(i + 1) * 5 * d0], &fd, 2e-5, 1e-4);
         }
-        // A model whose logits end in a ReLU is refused (its seed would not be the identity).
-        let bad = Mlp::new(gpu, MlpSpec::custom(vec![3, 2], vec![true], vec![]).unwrap()).unwrap();
-        assert!(jacobian::jacobians(gpu, &bad, &[0.0; 3]).unwrap_err().to_string().contains("ReLU"));
-        assert!(jacobian::jacobians(gpu, &mlp, &[0.0; 14]).unwrap_err().to_string().contains("rows of 13"));
+        // A model whose logits end in a ReLU cannot be built (the backward's seed would not be the identity).
+        assert!(ModelSpec::custom(vec![3, 2], vec![true], vec![]).unwrap_err().to_string().contains("ReLU"));
+        assert!(jacobian::jacobians(gpu, &model, &[0.0; 14]).unwrap_err().to_string().contains("rows of 13"));
     });
 }
 
@@ -218,7 +217,7 @@ fn gpu_jacobian_matches_central_differences_of_an_f64_forward() {
 fn sigma_max_per_image_matches_an_svd_of_the_finite_difference_jacobian() {
     on_each_gpu(|gpu| {
         let d0 = 13;
-        let (spec, mlp, p64) = small_net(gpu, d0);
+        let (spec, model, p64) = small_net(gpu, d0);
         let mut rng = Rng::new(93);
         // 230 images: two full chunks of 100 and a partial one.
         let rows = 230;
@@ -226,7 +225,7 @@ fn sigma_max_per_image_matches_an_svd_of_the_finite_difference_jacobian() {
         let labels: Vec<u32> = (0..rows).map(|_| rng.below(5)).collect();
         let data = GpuImages::upload(gpu, &images, &labels, d0, d0).unwrap();
         let done = std::cell::Cell::new(0);
-        let sigma = jacobian::local_lipschitz(gpu, &mlp, &data, rows, &|k| done.set(k)).unwrap();
+        let sigma = jacobian::local_lipschitz(gpu, &model, &data, rows, &|k| done.set(k)).unwrap();
         assert_eq!((sigma.len(), done.get()), (rows, rows));
         let ids: Vec<u32> = (0..rows as u32).collect();
         let (x, _) = gather_cpu::gather_normalize(&images, &labels, d0, d0, &ids, &[MNIST_MEAN as f64], &[MNIST_STD as f64]);
@@ -242,6 +241,6 @@ fn sigma_max_per_image_matches_an_svd_of_the_finite_difference_jacobian() {
             checked += 1;
         }
         assert!(checked > rows * 9 / 10, "only {checked} images away from kinks");
-        assert!(jacobian::local_lipschitz(gpu, &mlp, &data, rows + 1, &|_| {}).unwrap_err().to_string().contains("231"));
+        assert!(jacobian::local_lipschitz(gpu, &model, &data, rows + 1, &|_| {}).unwrap_err().to_string().contains("231"));
     });
 }

@@ -6,13 +6,13 @@ mod common;
 
 use common::*;
 use pathprox::gpu::{Gpu, Program};
-use pathprox::nn::{Mlp, MlpSpec};
+use pathprox::nn::{Model, ModelSpec};
 use pathprox::ops::optim;
 use pathprox::train::method::{self, Method, Update};
 
 /// Layers 1-2 and 3-4 are PathProx groups; layer 5 is in no group (it gets plain weight decay).
-fn spec() -> MlpSpec {
-    MlpSpec::custom(vec![7, 6, 5, 6, 4, 3], vec![true, false, true, false, false], vec![(0, 1), (2, 3)]).unwrap()
+fn spec() -> ModelSpec {
+    ModelSpec::custom(vec![7, 6, 5, 6, 4, 3], vec![true, false, true, false, false], vec![(0, 1), (2, 3)]).unwrap()
 }
 
 struct Net {
@@ -20,10 +20,10 @@ struct Net {
     b: Vec<Vec<f64>>,
 }
 
-fn cpu_forward(spec: &MlpSpec, net: &Net, x: &[f64], batch: usize) -> Vec<Vec<f64>> {
+fn cpu_forward(spec: &ModelSpec, net: &Net, x: &[f64], batch: usize) -> Vec<Vec<f64>> {
     let mut xs = vec![x.to_vec()];
-    for l in 0..spec.layers() {
-        let (din, dout) = (spec.widths[l], spec.widths[l + 1]);
+    for l in 0..spec.depth() {
+        let (din, dout) = (spec.widths()[l], spec.widths()[l + 1]);
         let prev = &xs[l];
         let mut z = vec![0.0; batch * dout];
         for i in 0..batch {
@@ -32,7 +32,7 @@ fn cpu_forward(spec: &MlpSpec, net: &Net, x: &[f64], batch: usize) -> Vec<Vec<f6
                 z[i * dout + o] = s + net.b[l][o];
             }
         }
-        if spec.relu[l] {
+        if spec.relu()[l] {
             z.iter_mut().for_each(|v| *v = v.max(0.0));
         }
         xs.push(z);
@@ -41,11 +41,11 @@ fn cpu_forward(spec: &MlpSpec, net: &Net, x: &[f64], batch: usize) -> Vec<Vec<f6
 }
 
 /// Mean cross-entropy gradients (dW, db) per layer.
-fn cpu_grads(spec: &MlpSpec, net: &Net, x: &[f64], labels: &[u32]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+fn cpu_grads(spec: &ModelSpec, net: &Net, x: &[f64], labels: &[u32]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let batch = labels.len();
     let xs = cpu_forward(spec, net, x, batch);
-    let layers = spec.layers();
-    let classes = spec.widths[layers];
+    let layers = spec.depth();
+    let classes = spec.widths()[layers];
     let mut delta = vec![0.0; batch * classes];
     for i in 0..batch {
         let row = &xs[layers][i * classes..(i + 1) * classes];
@@ -58,7 +58,7 @@ fn cpu_grads(spec: &MlpSpec, net: &Net, x: &[f64], labels: &[u32]) -> (Vec<Vec<f
     }
     let (mut dw, mut db) = (vec![vec![]; layers], vec![vec![]; layers]);
     for l in (0..layers).rev() {
-        let (din, dout) = (spec.widths[l], spec.widths[l + 1]);
+        let (din, dout) = (spec.widths()[l], spec.widths()[l + 1]);
         dw[l] = (0..dout * din).map(|e| (0..batch).map(|i| delta[i * dout + e / din] * xs[l][i * din + e % din]).sum()).collect();
         db[l] = (0..dout).map(|o| (0..batch).map(|i| delta[i * dout + o]).sum()).collect();
         if l > 0 {
@@ -66,7 +66,7 @@ fn cpu_grads(spec: &MlpSpec, net: &Net, x: &[f64], labels: &[u32]) -> (Vec<Vec<f
                 .map(|e| {
                     let (i, k) = (e / din, e % din);
                     let g: f64 = (0..dout).map(|o| delta[i * dout + o] * net.w[l][o * din + k]).sum();
-                    if spec.relu[l - 1] && xs[l][e] <= 0.0 { 0.0 } else { g }
+                    if spec.relu()[l - 1] && xs[l][e] <= 0.0 { 0.0 } else { g }
                 })
                 .collect();
         }
@@ -79,10 +79,10 @@ fn norm(v: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// ALGORITHM.md, Algorithm 1, steps 2-4, on the CPU, for groups of consecutive layers (w layer, w+1).
-fn cpu_pathprox(spec: &MlpSpec, net: &mut Net, lr: f64, lambda: f64, balance: bool) {
-    let units = |l: usize| spec.widths[l + 1];
-    let w_row = |net: &Net, l: usize, i: usize| norm(net.w[l][i * spec.widths[l]..(i + 1) * spec.widths[l]].iter().cloned());
-    let v_col = |net: &Net, l: usize, i: usize| norm((0..spec.widths[l + 2]).map(|o| net.w[l + 1][o * spec.widths[l + 1] + i]));
+fn cpu_pathprox(spec: &ModelSpec, net: &mut Net, lr: f64, lambda: f64, balance: bool) {
+    let units = |l: usize| spec.widths()[l + 1];
+    let w_row = |net: &Net, l: usize, i: usize| norm(net.w[l][i * spec.widths()[l]..(i + 1) * spec.widths()[l]].iter().cloned());
+    let v_col = |net: &Net, l: usize, i: usize| norm((0..spec.widths()[l + 2]).map(|o| net.w[l + 1][o * spec.widths()[l + 1] + i]));
     if balance {
         let groups = &spec.groups;
         let p: Vec<f64> = groups.iter().map(|&(l, _)| (0..units(l)).map(|i| w_row(net, l, i) * v_col(net, l, i)).sum()).collect();
@@ -102,7 +102,7 @@ fn cpu_pathprox(spec: &MlpSpec, net: &mut Net, lr: f64, lambda: f64, balance: bo
     }
     let tau = lambda * lr;
     for &(wl, vl) in &spec.groups {
-        let (fan_in, outs) = (spec.widths[wl], spec.widths[vl + 1]);
+        let (fan_in, outs) = (spec.widths()[wl], spec.widths()[vl + 1]);
         for i in 0..units(wl) {
             let n = w_row(net, wl, i).max(1e-6);
             net.w[wl][i * fan_in..(i + 1) * fan_in].iter_mut().for_each(|x| *x /= n);
@@ -115,20 +115,20 @@ fn cpu_pathprox(spec: &MlpSpec, net: &mut Net, lr: f64, lambda: f64, balance: bo
 }
 
 struct Setup {
-    mlp: Mlp,
+    model: Model,
     params: Vec<Vec<f32>>,
     x: Vec<f32>,
     labels: Vec<u32>,
 }
 
 fn setup(gpu: &Gpu, seed: u64, scale: f32) -> Setup {
-    let mlp = Mlp::new(gpu, spec()).unwrap();
-    let params: Vec<Vec<f32>> = mlp.init_values(seed).into_iter().map(|p| p.iter().map(|v| v * scale).collect()).collect();
-    mlp.store.upload(gpu, &params).unwrap();
+    let model = Model::new(gpu, spec()).unwrap();
+    let params: Vec<Vec<f32>> = model.init_values(seed).into_iter().map(|p| p.iter().map(|v| v * scale).collect()).collect();
+    model.store.upload(gpu, &params).unwrap();
     let mut rng = Rng::new(seed);
     let x = rng.vec(6 * 7, -1.0, 1.0);
     let labels = (0..6).map(|_| rng.below(3)).collect();
-    Setup { mlp, params, x, labels }
+    Setup { model, params, x, labels }
 }
 
 fn to_net(params: &[Vec<f32>]) -> Net {
@@ -137,22 +137,22 @@ fn to_net(params: &[Vec<f32>]) -> Net {
 
 /// Runs one GPU step of `method` and returns the parameters after it.
 fn gpu_step(gpu: &Gpu, s: &Setup, method: Method, lr: f32, lambda: f32) -> Vec<Vec<f32>> {
-    let buf = s.mlp.buffers(gpu, s.labels.len());
+    let buf = s.model.activations(gpu, s.labels.len());
     buf.set_batch(gpu, &s.x, &s.labels).unwrap();
     let hyper = gpu.upload_f32(&[4], &[lr, lambda, 0.0, 0.0]).unwrap();
-    let update = Update::new(gpu, &s.mlp, method).unwrap();
+    let update = Update::new(gpu, &s.model, method).unwrap();
     let mut prog = Program::new();
-    s.mlp.forward(gpu, &mut prog, &buf).unwrap();
-    s.mlp.loss_and_backward(gpu, &mut prog, &buf).unwrap();
-    update.record(gpu, &mut prog, &s.mlp, &hyper).unwrap();
+    s.model.forward(gpu, &mut prog, &buf).unwrap();
+    s.model.loss_and_backward(gpu, &mut prog, &buf).unwrap();
+    update.record(gpu, &mut prog, &s.model, &hyper).unwrap();
     gpu.run(&prog);
-    pollster::block_on(s.mlp.store.download(gpu)).unwrap()
+    pollster::block_on(s.model.store.download(gpu)).unwrap()
 }
 
 /// SGD with weight decay on the layers `decayed` says, on the CPU.
-fn cpu_sgd(spec: &MlpSpec, net: &mut Net, s: &Setup, lr: f64, lambda: f64, decayed: impl Fn(usize) -> bool) {
+fn cpu_sgd(spec: &ModelSpec, net: &mut Net, s: &Setup, lr: f64, lambda: f64, decayed: impl Fn(usize) -> bool) {
     let (dw, db) = cpu_grads(spec, net, &to_f64(&s.x), &s.labels);
-    for l in 0..spec.layers() {
+    for l in 0..spec.depth() {
         let d = if decayed(l) { lambda } else { 0.0 };
         net.w[l].iter_mut().zip(&dw[l]).for_each(|(w, g)| *w -= lr * (g + d * *w));
         net.b[l].iter_mut().zip(&db[l]).for_each(|(b, g)| *b -= lr * g);
@@ -173,7 +173,7 @@ fn weight_decay_step_matches_the_cpu() {
         let s = setup(gpu, 1, 1.0);
         let got = gpu_step(gpu, &s, Method::WeightDecay, 0.3, 0.01);
         let mut net = to_net(&s.params);
-        cpu_sgd(&s.mlp.spec, &mut net, &s, 0.3, 0.01, |_| true);
+        cpu_sgd(&s.model.spec, &mut net, &s, 0.3, 0.01, |_| true);
         compare("wd", &got, &net);
     });
 }
@@ -186,14 +186,14 @@ fn pathprox_step_matches_the_cpu_with_and_without_balancing() {
             let (lr, lambda) = (0.1, 2.5);
             let s = setup(gpu, 2, 0.6);
             let got = gpu_step(gpu, &s, Method::PathProx { balance }, lr, lambda);
-            let spec = &s.mlp.spec;
+            let spec = &s.model.spec;
             let mut net = to_net(&s.params);
             cpu_sgd(spec, &mut net, &s, lr as f64, lambda as f64, |l| l == 4);
             cpu_pathprox(spec, &mut net, lr as f64, lambda as f64, balance);
             compare(&format!("pathprox balance={balance}"), &got, &net);
             let mut cut = 0;
             for &(wl, vl) in &spec.groups {
-                let (fan_in, units, outs) = (spec.widths[wl], spec.widths[wl + 1], spec.widths[vl + 1]);
+                let (fan_in, units, outs) = (spec.widths()[wl], spec.widths()[wl + 1], spec.widths()[vl + 1]);
                 for i in 0..units {
                     let wn = norm(got[2 * wl][i * fan_in..(i + 1) * fan_in].iter().map(|&x| x as f64));
                     assert!((wn - 1.0).abs() < 1e-6, "unit {i} of layer {}: ‖w‖ = {wn} after projection", wl + 1);
@@ -214,16 +214,16 @@ fn pathprox_step_matches_the_cpu_with_and_without_balancing() {
 fn balancing_views_of_one_buffer_leaves_the_network_function_unchanged() {
     on_each_gpu(|gpu| {
         let s = setup(gpu, 3, 1.5);
-        let buf = s.mlp.buffers(gpu, 6);
+        let buf = s.model.activations(gpu, 6);
         buf.set_batch(gpu, &s.x, &s.labels).unwrap();
         let logits = |gpu: &Gpu| {
             let mut prog = Program::new();
-            s.mlp.forward(gpu, &mut prog, &buf).unwrap();
+            s.model.forward(gpu, &mut prog, &buf).unwrap();
             gpu.run(&prog);
             gpu.to_vec_f32(&buf.x[5]).unwrap()
         };
         let before = logits(gpu);
-        let groups = method::groups(&s.mlp, &s.mlp.spec.groups).unwrap();
+        let groups = method::groups(&s.model, &s.model.spec.groups).unwrap();
         let state = optim::balance_state(gpu, &groups);
         let mut prog = Program::new();
         optim::balance(gpu, &mut prog, &groups, &state).unwrap();
@@ -232,7 +232,7 @@ fn balancing_views_of_one_buffer_leaves_the_network_function_unchanged() {
         let scale = before.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
         assert_close("logits after balancing", &after, &to_f64(&before), 1e-5 * scale, 0.0);
         // And the parameters did change (the groups were not balanced to begin with).
-        let p = pollster::block_on(s.mlp.store.download(gpu)).unwrap();
+        let p = pollster::block_on(s.model.store.download(gpu)).unwrap();
         assert!(p[3] != s.params[3], "balancing should rescale layer 2's weights");
     });
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::*;
 use pathprox::gpu::{Gpu, Program};
-use pathprox::nn::{Mlp, MlpSpec};
+use pathprox::nn::{Model, ModelSpec};
 use pathprox::tasks::task5::{self, Task5Overrides};
 use pathprox::train::checkpoint::Checkpoint;
 use pathprox::train::method::{Method, Update};
@@ -20,8 +20,8 @@ use pathprox::train::trainer::Progress;
 /// 5 → 9 → 7 → 6 → 3 with ReLUs and no PathProx groups: every hidden neuron is a unit, as in MLP-3-800,
 /// so layers 2 and 3 each hold the v of one layer of units and the w of the next. Widths not multiples
 /// of 4 exercise the kernels' partial vec4s.
-fn spec() -> MlpSpec {
-    MlpSpec::custom(vec![5, 9, 7, 6, 3], vec![true, true, true, false], vec![]).unwrap()
+fn spec() -> ModelSpec {
+    ModelSpec::custom(vec![5, 9, 7, 6, 3], vec![true, true, true, false], vec![]).unwrap()
 }
 
 /// Host copies of the weights [out, in] and biases per layer.
@@ -32,10 +32,10 @@ struct Net {
 }
 
 impl Net {
-    fn random(spec: &MlpSpec, rng: &mut Rng) -> Net {
-        let l = spec.layers();
-        let w = (0..l).map(|i| to_f64(&rng.vec(spec.widths[i] * spec.widths[i + 1], -1.0, 1.0))).collect();
-        let b = (0..l).map(|i| to_f64(&rng.vec(spec.widths[i + 1], -1.0, 1.0))).collect();
+    fn random(spec: &ModelSpec, rng: &mut Rng) -> Net {
+        let l = spec.depth();
+        let w = (0..l).map(|i| to_f64(&rng.vec(spec.widths()[i] * spec.widths()[i + 1], -1.0, 1.0))).collect();
+        let b = (0..l).map(|i| to_f64(&rng.vec(spec.widths()[i + 1], -1.0, 1.0))).collect();
         Net { w, b }
     }
 
@@ -53,36 +53,36 @@ impl Net {
         net
     }
 
-    fn w_norm(&self, spec: &MlpSpec, l: usize, i: usize) -> f64 {
-        let n = spec.widths[l];
+    fn w_norm(&self, spec: &ModelSpec, l: usize, i: usize) -> f64 {
+        let n = spec.widths()[l];
         self.w[l][i * n..(i + 1) * n].iter().map(|x| x * x).sum::<f64>().sqrt()
     }
 
     /// ‖column i of layer l + 1‖: the v of unit i of the layer of units whose w layer is l.
-    fn v_norm(&self, spec: &MlpSpec, l: usize, i: usize) -> f64 {
-        let n = spec.widths[l + 1];
-        (0..spec.widths[l + 2]).map(|o| self.w[l + 1][o * n + i].powi(2)).sum::<f64>().sqrt()
+    fn v_norm(&self, spec: &ModelSpec, l: usize, i: usize) -> f64 {
+        let n = spec.widths()[l + 1];
+        (0..spec.widths()[l + 2]).map(|o| self.w[l + 1][o * n + i].powi(2)).sum::<f64>().sqrt()
     }
 
     /// Zeroes unit i of layer of units l: its w row, its bias, its v column.
-    fn kill(&mut self, spec: &MlpSpec, l: usize, i: usize) {
-        let (fan_in, units) = (spec.widths[l], spec.widths[l + 1]);
+    fn kill(&mut self, spec: &ModelSpec, l: usize, i: usize) {
+        let (fan_in, units) = (spec.widths()[l], spec.widths()[l + 1]);
         self.w[l][i * fan_in..(i + 1) * fan_in].fill(0.0);
         self.b[l][i] = 0.0;
-        for o in 0..spec.widths[l + 2] {
+        for o in 0..spec.widths()[l + 2] {
             self.w[l + 1][o * units + i] = 0.0;
         }
     }
 }
 
-fn upload(gpu: &Gpu, spec: &MlpSpec, net: &Net) -> Mlp {
-    let mlp = Mlp::new(gpu, spec.clone()).unwrap();
-    mlp.store.upload(gpu, &net.values()).unwrap();
-    mlp
+fn upload(gpu: &Gpu, spec: &ModelSpec, net: &Net) -> Model {
+    let model = Model::new(gpu, spec.clone()).unwrap();
+    model.store.upload(gpu, &net.values()).unwrap();
+    model
 }
 
-fn download(gpu: &Gpu, mlp: &Mlp) -> Net {
-    Net::from_values(&pollster::block_on(mlp.store.download(gpu)).unwrap())
+fn download(gpu: &Gpu, model: &Model) -> Net {
+    Net::from_values(&pollster::block_on(model.store.download(gpu)).unwrap())
 }
 
 /// One group-lasso update (ALGORITHM.md, Baselines: SGD on L + λ·Σ_units (‖w‖ + ‖v‖)) from a given
@@ -96,10 +96,10 @@ fn group_lasso_step_on_units_that_share_layers_matches_cpu() {
         let mut net = Net::random(&spec, &mut rng);
         net.kill(&spec, 1, 2); // a unit with zero norms: sub-gradient 0, stays 0
         let grads = Net::random(&spec, &mut rng);
-        let mlp = upload(gpu, &spec, &net);
-        gpu.write_f32(&mlp.store.grads, &{
-            let mut flat = vec![0.0f32; mlp.store.grads.len()];
-            for (info, v) in mlp.store.infos.iter().zip(grads.values()) {
+        let model = upload(gpu, &spec, &net);
+        gpu.write_f32(&model.store.grads, &{
+            let mut flat = vec![0.0f32; model.store.grads.len()];
+            for (info, v) in model.store.infos.iter().zip(grads.values()) {
                 flat[info.offset..info.offset + v.len()].copy_from_slice(&v);
             }
             flat
@@ -107,15 +107,15 @@ fn group_lasso_step_on_units_that_share_layers_matches_cpu() {
         .unwrap();
         let (lr, lambda) = (0.5f32 as f64, 0.125f32 as f64);
         let hyper = gpu.upload_f32(&[4], &[lr as f32, lambda as f32, 0.0, 0.0]).unwrap();
-        let update = Update::new(gpu, &mlp, Method::GroupLasso).unwrap();
+        let update = Update::new(gpu, &model, Method::GroupLasso).unwrap();
         let mut prog = Program::new();
-        update.record(gpu, &mut prog, &mlp, &hyper).unwrap();
+        update.record(gpu, &mut prog, &model, &hyper).unwrap();
         gpu.run(&prog);
-        let got = download(gpu, &mlp);
+        let got = download(gpu, &model);
 
         let mut g = grads.clone();
         for (l, _) in spec.units.iter().copied() {
-            let (fan_in, units, out) = (spec.widths[l], spec.widths[l + 1], spec.widths[l + 2]);
+            let (fan_in, units, out) = (spec.widths()[l], spec.widths()[l + 1], spec.widths()[l + 2]);
             for i in 0..units {
                 let (nw, nv) = (net.w_norm(&spec, l, i), net.v_norm(&spec, l, i));
                 for k in 0..fan_in {
@@ -134,7 +134,7 @@ fn group_lasso_step_on_units_that_share_layers_matches_cpu() {
         // Each weight: at most two added terms λ·x/‖·‖ (≤ λ each; a norm of ≤ 9 terms within 12u), then one
         // SGD step: a few roundings of values ≤ 1 + 2λ + lr·(1 + 2λ). 1e-6 holds them with margin, and is far
         // below a missing or doubled term (≥ λ·lr·min|x|/‖·‖, about 1e-3 here).
-        for l in 0..spec.layers() {
+        for l in 0..spec.depth() {
             assert_close(&format!("fc{} weight", l + 1), &f32(&got.w[l]), &step(&net.w[l], &g.w[l]), 1e-6, 0.0);
             assert_close(&format!("fc{} bias", l + 1), &f32(&got.b[l]), &step(&net.b[l], &grads.b[l]), 1e-6, 0.0);
         }
@@ -158,33 +158,33 @@ fn selection_and_masking_on_a_tiny_network_match_cpu() {
         // column holds one entry of each row of the next layer, so ‖v‖ is the same for all units of a layer.
         // Row factors are distinct powers of 2.25 in a shuffled order, so scores differ by ≥ 2.25× within a
         // layer, and layer 2 is scaled ×100 so that layers differ in scale (a global cut then differs).
-        for l in 0..spec.layers() {
-            let (fan_in, rows) = (spec.widths[l], spec.widths[l + 1]);
+        for l in 0..spec.depth() {
+            let (fan_in, rows) = (spec.widths()[l], spec.widths()[l + 1]);
             let mut order: Vec<usize> = (0..rows).collect();
             for i in (1..rows).rev() {
                 order.swap(i, rng.below(i as u32 + 1) as usize);
             }
             for (rank, &i) in order.iter().enumerate() {
-                let s = if l + 1 == spec.layers() { 1.0 } else { 2.25f64.powi(rank as i32) * if l == 2 { 100.0 } else { 1.0 } };
+                let s = if l + 1 == spec.depth() { 1.0 } else { 2.25f64.powi(rank as i32) * if l == 2 { 100.0 } else { 1.0 } };
                 for x in net.w[l][i * fan_in..(i + 1) * fan_in].iter_mut() {
                     *x = (s * x.signum()) as f32 as f64;
                 }
             }
         }
         net.kill(&spec, 0, 4); // an already-dead unit
-        let cpu_scores: Vec<Vec<f64>> = spec.units.iter().map(|&(l, _)| (0..spec.widths[l + 1]).map(|i| net.w_norm(&spec, l, i) * net.v_norm(&spec, l, i)).collect()).collect();
+        let cpu_scores: Vec<Vec<f64>> = spec.units.iter().map(|&(l, _)| (0..spec.widths()[l + 1]).map(|i| net.w_norm(&spec, l, i) * net.v_norm(&spec, l, i)).collect()).collect();
         let mut all: Vec<f64> = cpu_scores.iter().flatten().copied().filter(|&s| s > 0.0).collect();
         all.sort_by(f64::total_cmp);
         assert!(all.windows(2).all(|p| p[1] / p[0] > 1.001), "scores should be well separated: {all:?}");
 
-        let mlp = upload(gpu, &spec, &net);
-        let scores = pollster::block_on(prune::unit_scores(gpu, &mlp)).unwrap();
+        let model = upload(gpu, &spec, &net);
+        let scores = pollster::block_on(prune::unit_scores(gpu, &model)).unwrap();
         for (l, (g, c)) in scores.iter().zip(&cpu_scores).enumerate() {
             let (gf, cf): (Vec<f32>, Vec<f64>) = (g.iter().map(|&x| x as f32).collect(), c.clone());
             // Two norms of ≤ 9 terms in f32 and their product: well under 1e-5 relative.
             assert_close(&format!("scores of layer {l}"), &gf, &cf, 0.0, 1e-5);
         }
-        let pruner = Pruner::new(gpu, &mlp).unwrap();
+        let pruner = Pruner::new(gpu, &model).unwrap();
         for fraction in [0.0, 0.3, 0.5, 0.9, 1.0] {
             for scope in [Scope::PerLayer, Scope::Global] {
                 let sel = prune::select(&scores, fraction, scope);

@@ -1,5 +1,5 @@
 //! Compact export: the same function with the dead units taken out. A unit (ALGORITHM.md, "Homogeneous
-//! units"; `MlpSpec::units`) is an output j of a w layer: w = row j of that layer's weight, v = column j
+//! units"; `ModelSpec::units`) is an output j of a w layer: w = row j of that layer's weight, v = column j
 //! of the next layer's. A unit is removed when its w or its v is all zero (−0 counts as zero):
 //! - v = 0: the unit feeds nothing, whatever its bias; dropping it (w row, bias entry, v column) changes
 //!   no logit.
@@ -13,13 +13,13 @@
 //! units that loses every unit keeps one all-zero unit (output 0, v = 0: exact), so no width is 0.
 
 use crate::error::{Error, Result};
-use crate::nn::MlpSpec;
+use crate::nn::ModelSpec;
 use crate::train::checkpoint::Checkpoint;
 
 /// The smaller network and what was removed.
 #[derive(Clone, Debug)]
 pub struct Compact {
-    pub spec: MlpSpec,
+    pub spec: ModelSpec,
     /// Tensors in the original naming (`fc1.weight`, `fc1.bias`, …) and metadata with the new widths.
     pub checkpoint: Checkpoint,
     /// Per layer of units (`spec.units` order): (units before, units removed, of which folded).
@@ -30,12 +30,14 @@ pub struct Compact {
 }
 
 /// Removes the dead units of `ck`, a model of architecture `spec`.
-pub fn compact(ck: &Checkpoint, spec: &MlpSpec) -> Result<Compact> {
-    let layers = spec.layers();
+pub fn compact(ck: &Checkpoint, spec: &ModelSpec) -> Result<Compact> {
+    spec.require_mlp("compact export")?;
+    let (widths, relu) = (spec.widths(), spec.relu());
+    let layers = spec.depth();
     let mut w: Vec<Vec<f32>> = Vec::with_capacity(layers);
     let mut b: Vec<Vec<f64>> = Vec::with_capacity(layers);
     for l in 0..layers {
-        let (out, inp) = (spec.widths[l + 1], spec.widths[l]);
+        let (out, inp) = (widths[l + 1], widths[l]);
         for (name, shape) in [(format!("fc{}.weight", l + 1), vec![out, inp]), (format!("fc{}.bias", l + 1), vec![out])] {
             let (_, s, v) = ck.tensor(&name).ok_or_else(|| Error::Other(format!("compact: no tensor '{name}'")))?;
             if *s != shape {
@@ -48,19 +50,19 @@ pub fn compact(ck: &Checkpoint, spec: &MlpSpec) -> Result<Compact> {
             }
         }
     }
-    let params_before: usize = spec.widths.windows(2).map(|d| d[0] * d[1] + d[1]).sum();
+    let params_before: usize = widths.windows(2).map(|d| d[0] * d[1] + d[1]).sum();
     // alive[l][j]: output j of layer l is kept. Only units can die; other outputs (the linear layers of
     // the factorized models, the logits) always stay.
-    let mut alive: Vec<Vec<bool>> = spec.widths[1..].iter().map(|&d| vec![true; d]).collect();
+    let mut alive: Vec<Vec<bool>> = widths[1..].iter().map(|&d| vec![true; d]).collect();
     let mut removed = vec![(0usize, 0usize, 0usize); spec.units.len()];
     for (r, &(wl, _)) in removed.iter_mut().zip(&spec.units) {
-        r.0 = spec.widths[wl + 1];
+        r.0 = widths[wl + 1];
     }
     loop {
         let mut changed = false;
         for (u, &(wl, vl)) in spec.units.iter().enumerate() {
-            let (n_in, n_out_v) = (spec.widths[wl], spec.widths[vl + 1]);
-            let n_units = spec.widths[wl + 1];
+            let (n_in, n_out_v) = (widths[wl], widths[vl + 1]);
+            let n_units = widths[wl + 1];
             for j in 0..n_units {
                 if !alive[wl][j] {
                     continue;
@@ -72,7 +74,7 @@ pub fn compact(ck: &Checkpoint, spec: &MlpSpec) -> Result<Compact> {
                 }
                 if !v_zero {
                     // w = 0: a constant output a(b_j) feeding the next layer through v.
-                    let c = if spec.relu[wl] { b[wl][j].max(0.0) } else { b[wl][j] };
+                    let c = if relu[wl] { b[wl][j].max(0.0) } else { b[wl][j] };
                     if c != 0.0 {
                         for i in 0..n_out_v {
                             b[vl][i] += c * w[vl][i * n_units + j] as f64;
@@ -103,18 +105,18 @@ pub fn compact(ck: &Checkpoint, spec: &MlpSpec) -> Result<Compact> {
         }
     }
     // Slice: layer l keeps the rows of its alive outputs and the columns of its alive inputs.
-    let mut widths = vec![spec.widths[0]];
-    widths.extend(alive.iter().map(|a| a.iter().filter(|&&x| x).count()));
+    let mut new_widths = vec![widths[0]];
+    new_widths.extend(alive.iter().map(|a| a.iter().filter(|&&x| x).count()));
     let mut tensors = Vec::new();
     for l in 0..layers {
-        let n_in = spec.widths[l];
+        let n_in = widths[l];
         let cols: Vec<usize> = if l == 0 { (0..n_in).collect() } else { (0..n_in).filter(|&i| alive[l - 1][i]).collect() };
-        let rows: Vec<usize> = (0..spec.widths[l + 1]).filter(|&j| alive[l][j]).collect();
+        let rows: Vec<usize> = (0..widths[l + 1]).filter(|&j| alive[l][j]).collect();
         let weight: Vec<f32> = rows.iter().flat_map(|&j| cols.iter().map(move |&i| (j, i))).map(|(j, i)| w[l][j * n_in + i]).collect();
         tensors.push((format!("fc{}.weight", l + 1), vec![rows.len(), cols.len()], weight));
         tensors.push((format!("fc{}.bias", l + 1), vec![rows.len()], rows.iter().map(|&j| b[l][j] as f32).collect()));
     }
-    let new_spec = MlpSpec::custom(widths, spec.relu.clone(), spec.groups.clone())?;
+    let new_spec = ModelSpec::custom(new_widths, relu, spec.groups.clone())?;
     let params_after = tensors.iter().map(|t| t.2.len()).sum();
     let mut metadata = ck.metadata.clone();
     for (k, v) in super::model_file::spec_metadata(&new_spec) {
@@ -126,5 +128,5 @@ pub fn compact(ck: &Checkpoint, spec: &MlpSpec) -> Result<Compact> {
     metadata.insert("model".into(), "custom".into());
     // Kernel timings belong to the original shapes.
     metadata.remove("tuning");
-    Ok(Compact { widths_before: spec.widths.clone(), spec: new_spec, checkpoint: Checkpoint { tensors, metadata }, removed, params_before, params_after })
+    Ok(Compact { widths_before: widths, spec: new_spec, checkpoint: Checkpoint { tensors, metadata }, removed, params_before, params_after })
 }

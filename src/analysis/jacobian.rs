@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program, Tensor};
-use crate::nn::{Mlp, MlpBuffers};
+use crate::nn::{Model, Activations};
 use crate::ops::gather::{self, GpuImages};
 use crate::ops::gram;
 use crate::train::eval::{MNIST_MEAN, MNIST_STD};
@@ -26,66 +26,64 @@ pub const CHUNK: usize = 100;
 
 /// Classes (rows of J) of a model, checking that its logits are linear in the last layer's output
 /// (the backward's seed is ∂logits/∂z_L = I only then).
-fn classes(mlp: &Mlp) -> Result<usize> {
-    if *mlp.spec.relu.last().unwrap_or(&false) {
-        return Err(Error::Other("local Lipschitz constants: the model's last layer ends in a ReLU; its logits must be linear".into()));
-    }
-    Ok(*mlp.spec.widths.last().expect("an MLP has an output layer"))
+fn classes(model: &Model) -> Result<usize> {
+    // ModelSpec::new checks that the last layer is dense without a ReLU.
+    Ok(model.spec.classes())
 }
 
 /// Buffers for `images` images (C rows each), seeded with the tiled identity, and the Jacobian [C·images, D_0].
-fn jacobian_buffers(gpu: &Gpu, mlp: &Mlp, images: usize) -> Result<(MlpBuffers, Tensor)> {
-    let c = classes(mlp)?;
-    let buf = mlp.buffers(gpu, c * images);
+fn jacobian_buffers(gpu: &Gpu, model: &Model, images: usize) -> Result<(Activations, Tensor)> {
+    let c = classes(model)?;
+    let buf = model.activations(gpu, c * images);
     let seed: Vec<f32> = (0..c * images).flat_map(|r| (0..c).map(move |k| if r % c == k { 1.0 } else { 0.0 })).collect();
     gpu.write_f32(buf.delta.last().expect("an MLP has layers"), &seed)?;
-    let jac = gpu.zeros(&[c * images, mlp.spec.widths[0]]);
+    let jac = gpu.zeros(&[c * images, model.spec.input_len()]);
     Ok((buf, jac))
 }
 
 /// Records the forward pass over `buf.x[0]` (each image repeated C times) and the seeded backward pass
 /// into `jac`.
-fn record_jacobian(gpu: &Gpu, prog: &mut Program, mlp: &Mlp, buf: &MlpBuffers, jac: &Tensor) -> Result<()> {
-    mlp.forward(gpu, prog, buf)?;
-    mlp.backward_from(gpu, prog, buf, Some(jac))
+fn record_jacobian(gpu: &Gpu, prog: &mut Program, model: &Model, buf: &Activations, jac: &Tensor) -> Result<()> {
+    model.forward(gpu, prog, buf)?;
+    model.backward_from(gpu, prog, buf, Some(jac))
 }
 
 /// J(x) for inputs given on the host ([n, D_0], already normalised): [n·C, D_0], rows i·C+k = ∂logit_k/∂x_i.
 /// (For tests and small checks; the data-set path below never reads a Jacobian back.)
-pub fn jacobians(gpu: &Gpu, mlp: &Mlp, inputs: &[f32]) -> Result<Vec<f32>> {
-    let (c, d0) = (classes(mlp)?, mlp.spec.widths[0]);
+pub fn jacobians(gpu: &Gpu, model: &Model, inputs: &[f32]) -> Result<Vec<f32>> {
+    let (c, d0) = (classes(model)?, model.spec.input_len());
     if inputs.is_empty() || !inputs.len().is_multiple_of(d0) {
         return Err(Error::shape("jacobians", format!("{} input values are not whole rows of {d0}", inputs.len())));
     }
     let n = inputs.len() / d0;
-    let (buf, jac) = jacobian_buffers(gpu, mlp, n)?;
+    let (buf, jac) = jacobian_buffers(gpu, model, n)?;
     let repeated: Vec<f32> = inputs.chunks(d0).flat_map(|row| std::iter::repeat_n(row, c).flatten().copied()).collect();
     gpu.write_f32(&buf.x[0], &repeated)?;
     let mut prog = Program::new();
-    record_jacobian(gpu, &mut prog, mlp, &buf, &jac)?;
+    record_jacobian(gpu, &mut prog, model, &buf, &jac)?;
     gpu.run(&prog);
     gpu.to_vec_f32(&jac)
 }
 
 /// σ_max(J(x_i)) for the first `n` images of `data` (normalised as in training), in order. `done(k)` is
 /// called after each chunk with the number of images finished (a progress bar).
-pub fn local_lipschitz(gpu: &Gpu, mlp: &Mlp, data: &GpuImages, n: usize, done: &dyn Fn(usize)) -> Result<Vec<f64>> {
-    let c = classes(mlp)?;
+pub fn local_lipschitz(gpu: &Gpu, model: &Model, data: &GpuImages, n: usize, done: &dyn Fn(usize)) -> Result<Vec<f64>> {
+    let c = classes(model)?;
     if n == 0 || n > data.rows {
         return Err(Error::Other(format!("local Lipschitz constants: asked for {n} images, the set has {}", data.rows)));
     }
-    if data.row_len != mlp.spec.widths[0] {
-        return Err(Error::Other(format!("local Lipschitz constants: images of {} values, the model takes {}", data.row_len, mlp.spec.widths[0])));
+    if data.row_len != model.spec.input_len() {
+        return Err(Error::Other(format!("local Lipschitz constants: images of {} values, the model takes {}", data.row_len, model.spec.input_len())));
     }
     // Image i, C times in a row: the gather builds the repeated batch on the GPU.
     let stream: Vec<u32> = (0..n as u32).flat_map(|i| std::iter::repeat_n(i, c)).collect();
     let indices = gpu.upload_u32(&[stream.len()], &stream)?;
     let mut sigmas = Vec::with_capacity(n);
-    let mut full: Option<(MlpBuffers, Tensor, Tensor)> = None;
+    let mut full: Option<(Activations, Tensor, Tensor)> = None;
     for first in (0..n).step_by(CHUNK) {
         let m = CHUNK.min(n - first);
-        let make = || -> Result<(MlpBuffers, Tensor, Tensor)> {
-            let (buf, jac) = jacobian_buffers(gpu, mlp, m)?;
+        let make = || -> Result<(Activations, Tensor, Tensor)> {
+            let (buf, jac) = jacobian_buffers(gpu, model, m)?;
             Ok((buf, jac, gpu.zeros(&[m, c, c])))
         };
         // Every full chunk reuses one set of buffers; a last partial chunk gets its own.
@@ -101,7 +99,7 @@ pub fn local_lipschitz(gpu: &Gpu, mlp: &Mlp, data: &GpuImages, n: usize, done: &
         };
         let mut prog = Program::new();
         gather::gather_normalize(gpu, &mut prog, data, &indices, first * c, &[MNIST_MEAN], &[MNIST_STD], &buf.x[0], &buf.labels)?;
-        record_jacobian(gpu, &mut prog, mlp, buf, jac)?;
+        record_jacobian(gpu, &mut prog, model, buf, jac)?;
         gram::block_gram(gpu, &mut prog, jac, c, grams)?;
         gpu.run(&prog);
         let g = gpu.to_vec_f32(grams)?;

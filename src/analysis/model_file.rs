@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::nn::{Mlp, MlpSpec};
+use crate::nn::{Model, ModelSpec};
 use crate::train::checkpoint::Checkpoint;
 use crate::train::trainer::load_into;
 
@@ -17,21 +17,21 @@ pub const RELU: &str = "relu";
 pub const GROUPS: &str = "groups";
 
 /// Metadata entries that describe `spec` (see the module comment).
-pub fn spec_metadata(spec: &MlpSpec) -> Vec<(String, String)> {
+pub fn spec_metadata(spec: &ModelSpec) -> Vec<(String, String)> {
     let join = |v: Vec<String>| v.join(",");
     vec![
-        (WIDTHS.into(), join(spec.widths.iter().map(|w| w.to_string()).collect())),
-        (RELU.into(), join(spec.relu.iter().map(|&r| if r { "1" } else { "0" }.to_string()).collect())),
+        (WIDTHS.into(), join(spec.widths().iter().map(|w| w.to_string()).collect())),
+        (RELU.into(), join(spec.relu().iter().map(|&r| if r { "1" } else { "0" }.to_string()).collect())),
         (GROUPS.into(), join(spec.groups.iter().map(|(w, v)| format!("{w}-{v}")).collect())),
     ]
 }
 
 /// The architecture a model file describes: its `widths`/`relu`/`groups` metadata, else its `model` name.
-pub fn spec_of(ck: &Checkpoint, what: &str) -> Result<MlpSpec> {
+pub fn spec_of(ck: &Checkpoint, what: &str) -> Result<ModelSpec> {
     let bad = |msg: String| Error::Other(format!("{what}: {msg}"));
     let Some(widths) = ck.metadata.get(WIDTHS) else {
         let name = ck.metadata.get("model").ok_or_else(|| bad("no 'model' or 'widths' in the metadata: not a pathprox model file".into()))?;
-        return MlpSpec::by_name(name).map_err(|e| bad(e.to_string()));
+        return ModelSpec::by_name(name).map_err(|e| bad(e.to_string()));
     };
     let list = |key: &str| ck.metadata.get(key).map(|s| s.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
     let widths = widths.split(',').map(|t| t.parse::<usize>()).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| bad(format!("bad 'widths' metadata: {e}")))?;
@@ -50,14 +50,14 @@ pub fn spec_of(ck: &Checkpoint, what: &str) -> Result<MlpSpec> {
             Ok((w.parse().map_err(|_| bad(format!("bad 'groups' entry '{t}'")))?, v.parse().map_err(|_| bad(format!("bad 'groups' entry '{t}'")))?))
         })
         .collect::<Result<Vec<(usize, usize)>>>()?;
-    MlpSpec::custom(widths, relu, groups).map_err(|e| bad(e.to_string()))
+    ModelSpec::custom(widths, relu, groups).map_err(|e| bad(e.to_string()))
 }
 
 /// Loads a model file into a new MLP on the GPU (names and shapes checked).
-pub fn load(gpu: &Gpu, path: &Path) -> Result<(Mlp, Checkpoint)> {
+pub fn load(gpu: &Gpu, path: &Path) -> Result<(Model, Checkpoint)> {
     let ck = Checkpoint::load(path)?;
     let what = path.display().to_string();
-    let mlp = Mlp::new(gpu, spec_of(&ck, &what)?)?;
-    load_into(gpu, &mlp, &ck, &what)?;
-    Ok((mlp, ck))
+    let model = Model::new(gpu, spec_of(&ck, &what)?)?;
+    load_into(gpu, &model, &ck, &what)?;
+    Ok((model, ck))
 }

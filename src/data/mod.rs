@@ -9,6 +9,7 @@
 //! - [`cifar`]: CIFAR-10, binary or Python version, extracted or as `.tar.gz`; [`pickle`]: the safe pickle
 //!   reader its Python version needs.
 //! - [`svhn`]: SVHN's `*_32x32.mat`; [`mat`]: the MAT v5 reader they need.
+//! - [`norm`]: each data set's per-channel normalisation.
 //! - [`npy`]: NumPy's `.npy` format; [`mnist_c`] and [`cifar10_c`]: the published corrupted test sets.
 //! - [`corrupt`]: `pathprox corrupt mnist`, MNIST-C's corruptions generated locally.
 
@@ -21,11 +22,13 @@ pub mod idx;
 pub mod mat;
 pub mod mnist;
 pub mod mnist_c;
+pub mod norm;
 pub mod npy;
 pub mod pickle;
 pub mod rgb;
 pub mod svhn;
 
 pub use mnist::{Dataset, DatasetKind, Splits, TaskSplit};
+pub use norm::Normalization;
 #[cfg(not(target_arch = "wasm32"))]
 pub use mnist::mnist_splits;

@@ -12,7 +12,15 @@ pub static GATHER_NORMALIZE: KernelDef = KernelDef {
     entry: "gather_normalize",
     bindings: &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
 };
-pub static KERNELS: &[&KernelDef] = &[&GATHER_NORMALIZE];
+pub static GATHER_AUGMENT: KernelDef = KernelDef {
+    shader: &SHADER,
+    entry: "gather_augment",
+    bindings: &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite, Access::Read],
+};
+pub static KERNELS: &[&KernelDef] = &[&GATHER_NORMALIZE, &GATHER_AUGMENT];
+
+/// Zero padding of the random crop (torchvision's RandomCrop(32, padding=4)); `PAD` in gather.wgsl.
+pub const PAD: usize = 4;
 
 /// Mirrors `Params` in gather.wgsl.
 #[repr(C)]
@@ -23,7 +31,8 @@ struct Params {
     plane: u32,
     first: u32,
     split_row: u32,
-    _pad: [u32; 3],
+    width: u32,
+    _pad: [u32; 2],
     scale: [f32; 4],
     shift: [f32; 4],
 }
@@ -81,6 +90,14 @@ fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
+/// (rows, values per row) of a batch tensor [B, ...] (a flat [B, D] or an image batch [B, C, H, W]).
+fn rows_of(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
+    match t.shape().first() {
+        Some(&b) if b > 0 && t.shape().len() >= 2 => Ok((b, t.len() / b)),
+        _ => Err(Error::shape(op, format!("out_x must be a batch [B, ...], got shape {:?}", t.shape()))),
+    }
+}
+
 /// Per-channel normalisation x = (byte/255 − mean[c]) / std[c], as scale and shift.
 pub fn normalization(mean: &[f32], std: &[f32]) -> ([f32; 4], [f32; 4]) {
     let (mut scale, mut shift) = ([1.0; 4], [0.0; 4]);
@@ -92,12 +109,12 @@ pub fn normalization(mean: &[f32], std: &[f32]) -> ([f32; 4], [f32; 4]) {
 }
 
 /// Records: out_x[b] = normalise(images[indices[first + b]]), out_y[b] = labels[indices[first + b]],
-/// for b < B (out_x [B, row_len] f32, out_y [B] u32). Index values must be < rows (the caller's
+/// for b < B (out_x [B, row_len] f32 or any [B, ...] of row_len values per row, out_y [B] u32). Index values must be < rows (the caller's
 /// index stream guarantees it; the wrapper cannot see GPU data).
 #[allow(clippy::too_many_arguments)]
 pub fn gather_normalize(gpu: &Gpu, prog: &mut Program, data: &GpuImages, indices: &Tensor, first: usize, mean: &[f32], std: &[f32], out_x: &Tensor, out_y: &Tensor) -> Result<()> {
     const OP: &str = "gather_normalize";
-    let (batch, cols) = out_x.dims2(OP)?;
+    let (batch, cols) = rows_of(OP, out_x)?;
     if cols != data.row_len || out_x.dtype() != DType::F32 {
         return Err(Error::shape(OP, format!("out_x is {:?}; rows of {} f32 expected", out_x.shape(), data.row_len)));
     }
@@ -112,11 +129,48 @@ pub fn gather_normalize(gpu: &Gpu, prog: &mut Program, data: &GpuImages, indices
         return Err(Error::shape(OP, format!("{channels} channels need {channels} means and positive stds")));
     }
     let (scale, shift) = normalization(mean, std);
-    let params = Params { batch: batch as u32, row_len: cols as u32, plane: data.plane as u32, first: first as u32, split_row: data.split_row as u32, _pad: [0; 3], scale, shift };
+    let params = Params { batch: batch as u32, row_len: cols as u32, plane: data.plane as u32, first: first as u32, split_row: data.split_row as u32, width: 0, _pad: [0; 2], scale, shift };
     let hi = data.parts.last().expect("at least one part");
     let pipeline = gpu.pipeline(&GATHER_NORMALIZE, &[])?;
     let args = [Arg::from(&data.parts[0]), Arg::from(hi), Arg::from(&data.labels), Arg::from(indices), Arg::from(out_x), Arg::from(out_y)];
     prog.push(gpu.dispatch(&pipeline, &params, &args, gpu.grid_1d(((batch * cols) as u32).div_ceil(256)))?);
+    Ok(())
+}
+
+/// The augmentation code of one image at one step: a pure function of (seed, step, image row), so every
+/// method and every resumed run sees the same crops and flips. (dx, dy) ∈ [0, 2·PAD]², flip ∈ {0, 1}.
+pub fn augment_code(seed: u64, step: u64, row: u32) -> u32 {
+    // SplitMix64 of the three inputs mixed together: cheap and well spread.
+    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (row as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let span = 2 * PAD as u64 + 1;
+    let (dx, dy, flip) = (z % span, (z >> 16) % span, (z >> 32) & 1);
+    (dx | dy << 8 | flip << 16) as u32
+}
+
+/// As [`gather_normalize`] for square-or-not images of `width` columns, each row of the batch cropped
+/// and flipped as `codes[first + b]` says (see [`augment_code`] and gather.wgsl).
+#[allow(clippy::too_many_arguments)]
+pub fn gather_augment(gpu: &Gpu, prog: &mut Program, data: &GpuImages, indices: &Tensor, codes: &Tensor, first: usize, width: usize, mean: &[f32], std: &[f32], out_x: &Tensor, out_y: &Tensor) -> Result<()> {
+    const OP: &str = "gather_augment";
+    let mut local = Program::new();
+    // The shapes, channels and normalisation are checked as for the plain gather.
+    gather_normalize(gpu, &mut local, data, indices, first, mean, std, out_x, out_y)?;
+    let batch = rows_of(OP, out_x)?.0;
+    if codes.dtype() != DType::U32 || first + batch > codes.len() {
+        return Err(Error::shape(OP, format!("batch {first}..{} outside the augmentation stream of {}", first + batch, codes.len())));
+    }
+    if width == 0 || !data.plane.is_multiple_of(width) {
+        return Err(Error::shape(OP, format!("a plane of {} pixels is not rows of width {width}", data.plane)));
+    }
+    let (scale, shift) = normalization(mean, std);
+    let params = Params { batch: batch as u32, row_len: data.row_len as u32, plane: data.plane as u32, first: first as u32, split_row: data.split_row as u32, width: width as u32, _pad: [0; 2], scale, shift };
+    let hi = data.parts.last().expect("at least one part");
+    let pipeline = gpu.pipeline(&GATHER_AUGMENT, &[])?;
+    let args = [Arg::from(&data.parts[0]), Arg::from(hi), Arg::from(&data.labels), Arg::from(indices), Arg::from(out_x), Arg::from(out_y), Arg::from(codes)];
+    prog.push(gpu.dispatch(&pipeline, &params, &args, gpu.grid_1d(((batch * data.row_len) as u32).div_ceil(256)))?);
     Ok(())
 }
 
@@ -127,6 +181,33 @@ pub mod cpu {
         for &i in indices {
             let row = &images[i as usize * row_len..(i as usize + 1) * row_len];
             x.extend(row.iter().enumerate().map(|(col, &b)| (b as f64 / 255.0 - mean[col / plane]) / std[col / plane]));
+        }
+        (x, indices.iter().map(|&i| labels[i as usize]).collect())
+    }
+
+    /// As `gather_normalize`, each image first zero-padded by `PAD`, cropped at (dy, dx) of its code and
+    /// flipped horizontally if the code says so (torchvision's RandomCrop then RandomHorizontalFlip).
+    #[allow(clippy::too_many_arguments)]
+    pub fn gather_augment(images: &[u8], labels: &[u32], row_len: usize, plane: usize, width: usize, indices: &[u32], codes: &[u32], mean: &[f64], std: &[f64]) -> (Vec<f64>, Vec<u32>) {
+        let (h, w, pad) = ((plane / width) as i64, width as i64, super::PAD as i64);
+        let mut x = Vec::new();
+        for (&i, &code) in indices.iter().zip(codes) {
+            let row = &images[i as usize * row_len..(i as usize + 1) * row_len];
+            let (dx, dy, flip) = ((code & 0xFF) as i64, ((code >> 8) & 0xFF) as i64, (code >> 16) & 1 == 1);
+            // The padded image, then the crop, then the flip.
+            let padded = |c: usize, py: i64, px: i64| -> u8 {
+                let (sy, sx) = (py - pad, px - pad);
+                if sy < 0 || sy >= h || sx < 0 || sx >= w { 0 } else { row[c * plane + (sy * w + sx) as usize] }
+            };
+            for c in 0..row_len / plane {
+                for y in 0..h {
+                    for ox in 0..w {
+                        let cx = if flip { w - 1 - ox } else { ox };
+                        let b = padded(c, y + dy, cx + dx);
+                        x.push((b as f64 / 255.0 - mean[c]) / std[c]);
+                    }
+                }
+            }
         }
         (x, indices.iter().map(|&i| labels[i as usize]).collect())
     }

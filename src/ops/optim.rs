@@ -84,6 +84,7 @@ struct GroupParams {
 const NORMS_GIVEN: u32 = 1;
 const BALANCED: u32 = 2;
 const PATH: u32 = 4;
+const W_ONLY: u32 = 8;
 
 /// Mirrors `Params` in optim_balance.wgsl (`groups[l]` = (norms base, units, 0, 0)).
 #[repr(C)]
@@ -300,6 +301,19 @@ fn step_dispatch(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, g: &Group, state
     let args: Vec<Arg> = [hyper, &g.w, &g.v, &g.w_bias, &g.v_bias, state].into_iter().map(Arg::from).collect();
     prog.push(gpu.dispatch(&pipeline, &params, &args, grid(gpu, invocations, GROUP_WG))?);
     Ok(())
+}
+
+/// Weight normalisation (the `wd-wn` baseline): w_i ← w_i / max(‖w_i‖, ε) and w-bias_i ← w-bias_i /
+/// max(‖w_i‖, ε), v untouched — the projection half of [`pathprox_step`] (its kernel with the W_ONLY
+/// flag). One dispatch.
+pub fn project_w(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, group: &Group) -> Result<()> {
+    let op = "project_w";
+    group.validate(op)?;
+    check_hyper(op, hyper)?;
+    if group.holds(hyper) {
+        return Err(Error::shape(op, "hyper must not share a buffer with the group's tensors"));
+    }
+    step_dispatch(gpu, prog, hyper, group, hyper, group.params(W_ONLY, 0, 0), group.w_owners())
 }
 
 /// Elements of the balancing state of `groups`: 4 factors per group, then (‖w_i‖, ‖v_i‖) per unit.
@@ -599,15 +613,22 @@ pub mod cpu {
     /// Projection of w (and its bias) and prox of v, τ = lr·λ, in place; as `super::pathprox_step`.
     pub fn pathprox_step(g: &mut Group, lr: f64, lambda: f64) {
         let tau = lr * lambda;
+        project_w(g);
+        for i in 0..g.units {
+            let m = g.v_norm(i);
+            let s = if m <= tau { 0.0 } else { 1.0 - tau / m.max(EPS) };
+            g.scale_v_unit(i, s);
+        }
+    }
+
+    /// The projection of w and its bias only (as `super::project_w`), in place.
+    pub fn project_w(g: &mut Group) {
         for i in 0..g.units {
             let d = g.w_norm(i).max(EPS);
             for x in &mut g.w[i * g.fan_in..(i + 1) * g.fan_in] {
                 *x /= d;
             }
             g.w_bias[i] /= d;
-            let m = g.v_norm(i);
-            let s = if m <= tau { 0.0 } else { 1.0 - tau / m.max(EPS) };
-            g.scale_v_unit(i, s);
         }
     }
 

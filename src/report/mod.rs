@@ -230,7 +230,7 @@ fn jsonl_objects(text: &str) -> (Vec<(usize, JsonObject)>, Vec<usize>) {
 /// The whole log of one method: its points in file order (the trainer appends in iteration order).
 #[derive(Clone, Debug)]
 pub struct MethodLog {
-    /// The file stem: "wd", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso", …
+    /// The file stem: "wd", "wd-wn", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso", …
     pub method: String,
     pub points: Vec<LogPoint>,
     /// 1-based numbers of lines that were not JSON objects with an `iter`, other than an unfinished last line.
@@ -314,6 +314,7 @@ impl MethodLog {
 pub fn display_name(method: &str) -> String {
     match method {
         "wd" => "weight decay",
+        "wd-wn" => "weight decay + weight norm.",
         "pathprox" => "PathProx",
         "pathprox-nobalance" => "PathProx, no balancing",
         "pathnorm-sgd" => "SGD on path-norm objective",
@@ -326,7 +327,7 @@ pub fn display_name(method: &str) -> String {
 
 /// Methods in the order the paper discusses them; unknown ones after, alphabetically.
 pub(crate) fn method_rank(method: &str) -> (usize, String) {
-    const ORDER: [&str; 6] = ["wd", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso"];
+    const ORDER: [&str; 7] = ["wd", "wd-wn", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso"];
     (ORDER.iter().position(|m| *m == method).unwrap_or(ORDER.len()), method.to_string())
 }
 

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::data::{cifar10_c, mnist_c};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::nn::{Mlp, MlpSpec};
+use crate::nn::{Model, ModelSpec};
 use crate::ops::gather::GpuImages;
 use crate::train::checkpoint::Checkpoint;
 use crate::train::eval::{EvalSet, Evaluator};
@@ -55,20 +55,20 @@ pub fn run(gpu: &Gpu, req: &Request, progress: &dyn Progress) -> Result<Report> 
     let t = Instant::now();
     let what = req.checkpoint.display().to_string();
     let ck = Checkpoint::load(&req.checkpoint)?;
-    let model = ck.metadata.get("model").cloned().ok_or_else(|| Error::Other(format!("{what}: no 'model' in the checkpoint's metadata")))?;
+    let model_name = ck.metadata.get("model").cloned().ok_or_else(|| Error::Other(format!("{what}: no 'model' in the checkpoint's metadata")))?;
     if let Some(c) = cifar10_c::locate(&req.data_dir) {
         return Err(Error::Other(format!(
             "{} holds CIFAR-10-C ({} corruptions): it can be read, but evaluating it needs a CIFAR-10 model (VGG, issue 8), \
-             and {what} is the MNIST model '{model}'",
+             and {what} is the MNIST model '{model_name}'",
             c.dir.display(),
             c.corruptions.len()
         )));
     }
-    let spec = MlpSpec::by_name(&model).map_err(|e| Error::Other(format!("{what}: {e}")))?;
+    let spec = ModelSpec::by_name(&model_name).map_err(|e| Error::Other(format!("{what}: {e}")))?;
     let found = mnist_c::locate(&req.data_dir)?;
-    let mlp = Mlp::new(gpu, spec)?;
+    let model = Model::new(gpu, spec)?;
     trainer::preset_tuning(gpu, &ck);
-    trainer::load_into(gpu, &mlp, &ck, &what)?;
+    trainer::load_into(gpu, &model, &ck, &what)?;
 
     let mut names: Vec<&str> = found.corruptions.clone();
     if found.identity {
@@ -82,7 +82,7 @@ pub fn run(gpu: &Gpu, req: &Request, progress: &dyn Progress) -> Result<Report> 
         if let Some(m) = req.max_rows.filter(|&m| m < data.len()) {
             data = data.select(&(0..m).collect::<Vec<_>>(), data.source.clone());
         }
-        let acc = accuracy(gpu, &mlp, &data, req.eval_batch)?;
+        let acc = accuracy(gpu, &model, &data, req.eval_batch)?;
         progress.message(&format!("{name:>14}: {:.2}%", 100.0 * acc));
         if *name == mnist_c::IDENTITY {
             identity = Some(acc);
@@ -96,7 +96,7 @@ pub fn run(gpu: &Gpu, req: &Request, progress: &dyn Progress) -> Result<Report> 
     let missing = mnist_c::CORRUPTIONS.iter().filter(|c| !found.corruptions.contains(c)).map(|c| c.to_string()).collect();
     Ok(Report {
         checkpoint: req.checkpoint.clone(),
-        model,
+        model: model_name,
         method: ck.metadata.get("method").cloned(),
         iteration: ck.metadata.get("iteration").and_then(|s| s.parse().ok()),
         data_dir: found.dir,
@@ -109,15 +109,15 @@ pub fn run(gpu: &Gpu, req: &Request, progress: &dyn Progress) -> Result<Report> 
     })
 }
 
-/// Accuracy of `mlp` on `data` through the training's evaluator (one upload, one small read-back).
-fn accuracy(gpu: &Gpu, mlp: &Mlp, data: &crate::data::Dataset, eval_batch: usize) -> Result<f64> {
-    if data.pixels_per_image() != mlp.spec.widths[0] {
-        return Err(Error::Other(format!("{}: {} pixels per image, the model takes {}", data.source, data.pixels_per_image(), mlp.spec.widths[0])));
+/// Accuracy of `model` on `data` through the training's evaluator (one upload, one small read-back).
+fn accuracy(gpu: &Gpu, model: &Model, data: &crate::data::Dataset, eval_batch: usize) -> Result<f64> {
+    if data.pixels_per_image() != model.spec.input_len() {
+        return Err(Error::Other(format!("{}: {} pixels per image, the model takes {}", data.source, data.pixels_per_image(), model.spec.input_len())));
     }
     let n = data.pixels_per_image();
     let images = GpuImages::upload(gpu, &data.images, &data.labels_u32(), n, n)?;
-    let set = EvalSet::new(gpu, "corrupted", images)?;
-    let eval = Evaluator::new(gpu, mlp, std::slice::from_ref(&set), eval_batch.min(data.len()).max(1))?;
+    let set = EvalSet::new(gpu, "corrupted", images, crate::data::Normalization::mnist())?;
+    let eval = Evaluator::new(gpu, model, std::slice::from_ref(&set), eval_batch.min(data.len()).max(1))?;
     Ok(pollster::block_on(eval.measure(gpu))?.acc[0])
 }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::analysis::model_file;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program};
-use crate::nn::Mlp;
+use crate::nn::Model;
 use crate::ops::gather::{self, GpuImages};
 use crate::train::eval::{MNIST_MEAN, MNIST_STD};
 use crate::train::rundir::RunDir;
@@ -72,23 +72,23 @@ pub fn test_set(gpu: &Gpu, args: &EvalArgs, say: &dyn Fn(&str)) -> Result<TestSe
     Ok(TestSet { images, labels, source })
 }
 
-/// Logits of `mlp` on the whole test set, and the median time of a pass.
-fn logits_and_time(gpu: &Gpu, mlp: &Mlp, test: &TestSet, batch: usize, repeats: usize) -> Result<(Vec<f32>, f64)> {
+/// Logits of `model` on the whole test set, and the median time of a pass.
+fn logits_and_time(gpu: &Gpu, model: &Model, test: &TestSet, batch: usize, repeats: usize) -> Result<(Vec<f32>, f64)> {
     let rows = test.images.rows;
     let ids: Vec<u32> = (0..rows as u32).collect();
     let indices = gpu.upload_u32(&[rows], &ids)?;
-    let full = mlp.buffers(gpu, batch.min(rows));
-    let rest = (!rows.is_multiple_of(batch) && rows > batch).then(|| mlp.buffers(gpu, rows % batch));
+    let full = model.inference(gpu, batch.min(rows));
+    let rest = (!rows.is_multiple_of(batch) && rows > batch).then(|| model.inference(gpu, rows % batch));
     let mut chunks = Vec::new();
     for first in (0..rows).step_by(batch) {
         let n = batch.min(rows - first);
         let buf = if n == full.batch { &full } else { rest.as_ref().expect("a partial chunk has its buffers") };
         let mut prog = Program::new();
         gather::gather_normalize(gpu, &mut prog, &test.images, &indices, first, &[MNIST_MEAN], &[MNIST_STD], &buf.x[0], &buf.labels)?;
-        mlp.forward(gpu, &mut prog, buf)?;
+        model.forward(gpu, &mut prog, buf)?;
         chunks.push((prog, buf));
     }
-    let mut logits = Vec::with_capacity(rows * mlp.spec.widths.last().expect("output layer"));
+    let mut logits = Vec::with_capacity(rows * model.spec.classes());
     for (prog, buf) in &chunks {
         gpu.run(prog);
         logits.extend(gpu.to_vec_f32(buf.x.last().expect("logits"))?);
@@ -125,13 +125,13 @@ pub fn evaluate(gpu: &Gpu, path: &Path, test: &TestSet, batch: usize, repeats: u
     if batch == 0 {
         return Err(Error::Other("eval: --eval-batch must be at least 1".into()));
     }
-    let (mlp, _) = model_file::load(gpu, path)?;
-    if test.images.row_len != mlp.spec.widths[0] {
-        return Err(Error::Other(format!("{}: the model takes {} inputs, the test images have {}", path.display(), mlp.spec.widths[0], test.images.row_len)));
+    let (model, _) = model_file::load(gpu, path)?;
+    if test.images.row_len != model.spec.input_len() {
+        return Err(Error::Other(format!("{}: the model takes {} inputs, the test images have {}", path.display(), model.spec.input_len(), test.images.row_len)));
     }
-    let (logits, pass_s) = logits_and_time(gpu, &mlp, test, batch, repeats)?;
+    let (logits, pass_s) = logits_and_time(gpu, &model, test, batch, repeats)?;
     let (accuracy, cross_entropy) = accuracy_and_ce(&logits, &test.labels);
-    Ok(ModelEval { path: path.to_path_buf(), widths: mlp.spec.widths.clone(), params: mlp.store.count(), accuracy, cross_entropy, pass_s, logits })
+    Ok(ModelEval { path: path.to_path_buf(), widths: model.spec.widths(), params: model.store.count(), accuracy, cross_entropy, pass_s, logits })
 }
 
 /// (max |Δ logit|, images whose predicted class agrees) of two models' logits.

@@ -24,7 +24,7 @@ pub fn describe(c: &Compact) -> String {
     let mut s = format!(
         "widths {} → {}\nparameters {} → {} ({:.1}% of the original)\n",
         join(&c.widths_before),
-        join(&c.spec.widths),
+        join(&c.spec.widths()),
         c.params_before,
         c.params_after,
         100.0 * c.params_after as f64 / c.params_before.max(1) as f64

@@ -75,10 +75,10 @@ pub fn run(gpu: &Gpu, run_dir: &Path, samples: usize, progress: &dyn Progress) -
             say(&format!("note: {method}: no checkpoint in {}; skipped", run.path.join("checkpoints").display()));
             continue;
         };
-        let (mlp, ck) = model_file::load(gpu, &path)?;
+        let (model, ck) = model_file::load(gpu, &path)?;
         let t = Instant::now();
         progress.start(&format!("lipschitz {method}"), 0, n as u64);
-        let values = jacobian::local_lipschitz(gpu, &mlp, test, n, &|k| progress.advance(k as u64))?;
+        let values = jacobian::local_lipschitz(gpu, &model, test, n, &|k| progress.advance(k as u64))?;
         progress.finish();
         rows.push(LipschitzRow {
             method: method.clone(),

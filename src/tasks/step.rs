@@ -41,7 +41,12 @@ pub fn step(gpu: &Gpu, a: &StepArgs) -> Result<()> {
         return Err(Error::Other(format!("--batch {} exceeds the {} training images", a.batch, train.len())));
     }
     let first = train.select(&(0..a.batch).collect::<Vec<_>>(), "first images");
-    let data = GpuData { train: GpuImages::upload(gpu, &first.images, &first.labels_u32(), first.pixels_per_image(), first.pixels_per_image())?, sets: vec![] };
+    let data = GpuData {
+        train: GpuImages::upload(gpu, &first.images, &first.labels_u32(), first.pixels_per_image(), first.pixels_per_image())?,
+        norm: crate::data::Normalization::mnist(),
+        augment: None,
+        sets: vec![],
+    };
     let cfg = TrainConfig {
         task: "step".into(),
         model: a.model.clone(),
@@ -64,7 +69,7 @@ pub fn step(gpu: &Gpu, a: &StepArgs) -> Result<()> {
     cfg.validate()?;
     let job = MethodRun::new(gpu, &cfg, method, &data, false)?;
     if let Some(init) = &a.init {
-        trainer::load_into(gpu, job.mlp(), &Checkpoint::load(init)?, &init.display().to_string())?;
+        trainer::load_into(gpu, job.model(), &Checkpoint::load(init)?, &init.display().to_string())?;
     }
     job.steps(0, a.iters, &AtomicBool::new(false), &())?;
     let mut ck = job.checkpoint(a.iters, 0.0)?;

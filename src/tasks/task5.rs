@@ -348,10 +348,10 @@ fn sparsity_levels(
     let job = MethodRun::new(gpu, &rcfg, Method::WeightDecay, data, true)?;
     let pruner = job.pruner().ok_or_else(|| Error::Other("retraining runs with pruning".into()))?;
     // Validation and test only: the training set (55k rows) would cost more than the retraining.
-    let eval = Evaluator::new(gpu, job.mlp(), &data.sets[1..], t5.base.eval_batch)?;
+    let eval = Evaluator::new(gpu, job.model(), &data.sets[1..], t5.base.eval_batch)?;
     let what = ck_path.display().to_string();
-    trainer::load_into(gpu, job.mlp(), &ck, &what)?;
-    let scores = pollster::block_on(prune::unit_scores(gpu, job.mlp()))?;
+    trainer::load_into(gpu, job.model(), &ck, &what)?;
+    let scores = pollster::block_on(prune::unit_scores(gpu, job.model()))?;
     let total: usize = scores.iter().map(Vec::len).sum();
     let dead_before = 100.0 * scores.iter().flatten().filter(|&&s| s == 0.0).count() as f64 / total.max(1) as f64;
     progress.message(&format!("{label}: trained to iteration {ck_iter}, {:.1}% of units dead; sparsity levels", dead_before));
@@ -370,7 +370,7 @@ fn sparsity_levels(
                 l
             }
             None => {
-                trainer::load_into(gpu, job.mlp(), &ck, &what)?;
+                trainer::load_into(gpu, job.model(), &ck, &what)?;
                 pruner.set_alive(gpu, &sel.alive)?;
                 pruner.run_once(gpu)?;
                 let before = pollster::block_on(accuracy(gpu, &eval))?;

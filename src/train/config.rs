@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TrainConfig {
     pub task: String,
-    /// `MlpSpec` name.
+    /// `ModelSpec` name.
     pub model: String,
     /// Method names (`Method::parse`), run one after the other from the same initialisation.
     pub methods: Vec<String>,

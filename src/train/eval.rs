@@ -6,27 +6,29 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::Normalization;
 use crate::error::Result;
 use crate::gpu::{Gpu, Program, Tensor};
 use crate::nn::params::{ParamClass, ALIGN};
-use crate::nn::{Mlp, MlpBuffers};
+use crate::nn::{Model, Activations};
 use crate::ops::gather::{self, GpuImages};
 use crate::ops::{reduce, softmax_xent};
 
-pub const MNIST_MEAN: f32 = 0.1307;
-pub const MNIST_STD: f32 = 0.3081;
+pub use crate::data::norm::{MNIST_MEAN, MNIST_STD};
 
-/// A data set resident on the GPU, with the identity index stream used to walk it in order.
+/// A data set resident on the GPU, with its normalisation and the identity index stream used to walk it
+/// in order.
 pub struct EvalSet {
     pub name: &'static str,
     pub data: GpuImages,
+    pub norm: Normalization,
     pub in_order: Tensor,
 }
 
 impl EvalSet {
-    pub fn new(gpu: &Gpu, name: &'static str, data: GpuImages) -> Result<EvalSet> {
+    pub fn new(gpu: &Gpu, name: &'static str, data: GpuImages, norm: Normalization) -> Result<EvalSet> {
         let ids: Vec<u32> = (0..data.rows as u32).collect();
-        Ok(EvalSet { name, in_order: gpu.upload_u32(&[ids.len()], &ids)?, data })
+        Ok(EvalSet { name, in_order: gpu.upload_u32(&[ids.len()], &ids)?, data, norm })
     }
 }
 
@@ -70,49 +72,51 @@ pub struct Evaluator {
     other_layers: Vec<usize>,
     set_rows: Vec<usize>,
     /// Keeps the activation buffers the recorded program uses alive.
-    _buffers: HashMap<usize, MlpBuffers>,
+    _buffers: HashMap<usize, Activations>,
 }
 
 impl Evaluator {
     /// Records everything once: for each set, forward passes over chunks of `eval_batch` rows accumulating
     /// CE and correct counts; then the unit and layer norms.
-    pub fn new(gpu: &Gpu, mlp: &Mlp, sets: &[EvalSet], eval_batch: usize) -> Result<Evaluator> {
+    pub fn new(gpu: &Gpu, model: &Model, sets: &[EvalSet], eval_batch: usize) -> Result<Evaluator> {
         let mut prog = Program::new();
         let ce = gpu.zeros(&[sets.len() * ALIGN]);
         let correct = gpu.zeros_u32(&[sets.len() * ALIGN]);
-        let mut buffers: HashMap<usize, MlpBuffers> = HashMap::new();
+        let mut buffers: HashMap<usize, Activations> = HashMap::new();
         for (s, set) in sets.iter().enumerate() {
             let rows = set.data.rows;
             let (ce_s, correct_s) = (ce.view(s * ALIGN, &[1])?, correct.view(s * ALIGN, &[1])?);
             for (c, first) in (0..rows).step_by(eval_batch).enumerate() {
                 let n = eval_batch.min(rows - first);
-                let buf = buffers.entry(n).or_insert_with(|| mlp.buffers(gpu, n));
-                gather::gather_normalize(gpu, &mut prog, &set.data, &set.in_order, first, &[MNIST_MEAN], &[MNIST_STD], &buf.x[0], &buf.labels)?;
-                mlp.forward(gpu, &mut prog, buf)?;
-                let logits = buf.x.last().expect("logits");
+                let buf = buffers.entry(n).or_insert_with(|| model.inference(gpu, n));
+                gather::gather_normalize(gpu, &mut prog, &set.data, &set.in_order, first, &set.norm.mean, &set.norm.std, &buf.x[0], &buf.labels)?;
+                model.forward(gpu, &mut prog, buf)?;
+                let logits = buf.logits();
                 softmax_xent::loss_sum(gpu, &mut prog, logits, &buf.labels, &ce_s, 1.0 / rows as f32, c > 0)?;
                 reduce::correct_count(gpu, &mut prog, logits, &buf.labels, &correct_s, c > 0)?;
             }
         }
-        let unit_pairs = if mlp.spec.groups.is_empty() { &mlp.spec.units } else { &mlp.spec.groups };
+        // Unit norms from the groups' own views (w as [1, units, fan_in], v as [a, units, c]): rows and
+        // columns for dense layers, output and input channels for convs.
+        let unit_pairs = if model.spec.groups.is_empty() { &model.spec.units } else { &model.spec.groups };
+        let groups = crate::train::method::groups(model, unit_pairs)?;
         let mut pairs = Vec::new();
         let mut at = 0;
-        for &(w, _) in unit_pairs {
-            let units = mlp.spec.widths[w + 1];
-            let span = units.div_ceil(ALIGN) * ALIGN;
-            pairs.push((units, at, at + span, 0));
+        for g in &groups {
+            let span = g.units.div_ceil(ALIGN) * ALIGN;
+            pairs.push((g.units, at, at + span, 0));
             at += 2 * span;
         }
         let layer_base = at;
-        let norms = gpu.zeros(&[layer_base + mlp.layers.len() * ALIGN]);
-        for (&(wl, vl), &(units, wb, vb, _)) in unit_pairs.iter().zip(&pairs) {
-            reduce::row_norms(gpu, &mut prog, &mlp.layers[wl].w, &norms.view(wb, &[units])?)?;
-            reduce::column_norms(gpu, &mut prog, &mlp.layers[vl].w, &norms.view(vb, &[units])?)?;
+        let norms = gpu.zeros(&[layer_base + model.weights.len() * ALIGN]);
+        for (g, &(units, wb, vb, _)) in groups.iter().zip(&pairs) {
+            reduce::group_norms(gpu, &mut prog, &g.w, [1, units, g.fan_in], &norms.view(wb, &[units])?)?;
+            reduce::group_norms(gpu, &mut prog, &g.v, [g.a, units, g.c], &norms.view(vb, &[units])?)?;
         }
-        for (l, layer) in mlp.layers.iter().enumerate() {
+        for (l, layer) in model.weights.iter().enumerate() {
             reduce::group_norms(gpu, &mut prog, &layer.w, [1, 1, layer.w.len()], &norms.view(layer_base + l * ALIGN, &[1])?)?;
         }
-        let other_layers = (0..mlp.layers.len()).filter(|&l| mlp.store.infos[2 * l].class == ParamClass::OtherWeight).collect();
+        let other_layers = (0..model.weights.len()).filter(|&l| model.store.infos[2 * l].class == ParamClass::OtherWeight).collect();
         Ok(Evaluator { prog, ce, correct, norms, pairs, layer_base, other_layers, set_rows: sets.iter().map(|s| s.data.rows).collect(), _buffers: buffers })
     }
 

@@ -4,13 +4,16 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program, Tensor};
-use crate::nn::{Mlp, ParamClass};
+use crate::nn::{Model, ParamClass};
 use crate::ops::optim::{self, Group};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     /// SGD on the weight-decay objective F(θ) = L + (λ/2)‖θ‖² (biases excluded).
     WeightDecay,
+    /// Weight decay with weight normalisation (the paper's Table 2): SGD on F(θ), then each unit's w
+    /// projected back to the unit sphere, its bias scaled by the same factor.
+    WeightDecayNorm,
     /// Algorithm 1: SGD on L (+ (λ/2)‖θ_other‖²), then balancing (unless off), projection and prox.
     PathProx { balance: bool },
     /// SGD on L + λ·Σ_units ‖w‖‖v‖ (+ (λ/2)‖θ_other‖²).
@@ -22,11 +25,12 @@ pub enum Method {
 }
 
 impl Method {
-    pub const NAMES: [&'static str; 6] = ["wd", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso"];
+    pub const NAMES: [&'static str; 7] = ["wd", "wd-wn", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso"];
 
     pub fn parse(name: &str) -> Result<Method> {
         Ok(match name {
             "wd" => Method::WeightDecay,
+            "wd-wn" => Method::WeightDecayNorm,
             "pathprox" => Method::PathProx { balance: true },
             "pathprox-nobalance" => Method::PathProx { balance: false },
             "pathnorm-sgd" => Method::PathNormSgd,
@@ -39,6 +43,7 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::WeightDecay => "wd",
+            Method::WeightDecayNorm => "wd-wn",
             Method::PathProx { balance: true } => "pathprox",
             Method::PathProx { balance: false } => "pathprox-nobalance",
             Method::PathNormSgd => "pathnorm-sgd",
@@ -49,16 +54,16 @@ impl Method {
 
     /// Whether the method needs the model's disjoint PathProx groups.
     pub fn needs_groups(self) -> bool {
-        matches!(self, Method::PathProx { .. } | Method::PathNormSgd)
+        matches!(self, Method::PathProx { .. } | Method::PathNormSgd | Method::WeightDecayNorm)
     }
 }
 
 /// The groups of `pairs` ((w layer, v layer) indexes) as views of the model's parameters.
-pub fn groups(mlp: &Mlp, pairs: &[(usize, usize)]) -> Result<Vec<Group>> {
+pub fn groups(model: &Model, pairs: &[(usize, usize)]) -> Result<Vec<Group>> {
     pairs
         .iter()
         .map(|&(w, v)| {
-            let (lw, lv) = (&mlp.layers[w], &mlp.layers[v]);
+            let (lw, lv) = (&model.weights[w], &model.weights[v]);
             Group::new(&lw.w, &lw.b, &lv.w, &lv.b)
         })
         .collect()
@@ -73,36 +78,36 @@ pub struct Update {
 }
 
 impl Update {
-    pub fn new(gpu: &Gpu, mlp: &Mlp, method: Method) -> Result<Update> {
-        if method.needs_groups() && mlp.spec.groups.is_empty() {
-            return Err(Error::Other(format!("{} needs a model with PathProx groups (a factorized MLP); {} has none", method.name(), mlp.spec.name)));
+    pub fn new(gpu: &Gpu, model: &Model, method: Method) -> Result<Update> {
+        if method.needs_groups() && model.spec.groups.is_empty() {
+            return Err(Error::Other(format!("{} needs a model with PathProx groups (a factorized MLP or VGG19); {} has none", method.name(), model.spec.name)));
         }
-        let pairs = if method.needs_groups() { &mlp.spec.groups } else { &mlp.spec.units };
-        let groups = groups(mlp, pairs)?;
+        let pairs = if method.needs_groups() { &model.spec.groups } else { &model.spec.units };
+        let groups = groups(model, pairs)?;
         let state = matches!(method, Method::PathProx { balance: true }).then(|| optim::balance_state(gpu, &groups));
         Ok(Update { method, groups, state })
     }
 
     /// Records the update: penalty sub-gradients into the gradients, the SGD step, then the method's
     /// extra steps. `hyper` = [γ, λ, ..].
-    pub fn record(&self, gpu: &Gpu, prog: &mut Program, mlp: &Mlp, hyper: &Tensor) -> Result<()> {
-        let store = &mlp.store;
+    pub fn record(&self, gpu: &Gpu, prog: &mut Program, model: &Model, hyper: &Tensor) -> Result<()> {
+        let store = &model.store;
         // Which weight classes the SGD step decays: weight decay on every weight for WD; on the weights
         // outside the groups for the path-norm methods; none for lasso and group lasso.
         let decay = |class: ParamClass| match self.method {
-            Method::WeightDecay => class != ParamClass::Bias,
+            Method::WeightDecay | Method::WeightDecayNorm => class != ParamClass::Bias,
             Method::PathProx { .. } | Method::PathNormSgd => class == ParamClass::OtherWeight,
             Method::Lasso | Method::GroupLasso => false,
         };
         match self.method {
             Method::PathNormSgd => {
-                for (g, &(w, v)) in self.groups.iter().zip(&mlp.spec.groups) {
-                    optim::path_norm_grad(gpu, prog, hyper, g, &mlp.layers[w].dw, &mlp.layers[v].dw)?;
+                for (g, &(w, v)) in self.groups.iter().zip(&model.spec.groups) {
+                    optim::path_norm_grad(gpu, prog, hyper, g, &model.weights[w].dw, &model.weights[v].dw)?;
                 }
             }
             Method::GroupLasso => {
-                for (g, &(w, v)) in self.groups.iter().zip(&mlp.spec.units) {
-                    optim::group_lasso_grad(gpu, prog, hyper, g, &mlp.layers[w].dw, &mlp.layers[v].dw)?;
+                for (g, &(w, v)) in self.groups.iter().zip(&model.spec.units) {
+                    optim::group_lasso_grad(gpu, prog, hyper, g, &model.weights[w].dw, &model.weights[v].dw)?;
                 }
             }
             Method::Lasso => {
@@ -112,15 +117,21 @@ impl Update {
                     }
                 }
             }
-            Method::WeightDecay | Method::PathProx { .. } => {}
+            Method::WeightDecay | Method::WeightDecayNorm | Method::PathProx { .. } => {}
         }
         for class in crate::nn::params::CLASSES {
             if let Some((p, g)) = store.class(class) {
                 optim::sgd_update(gpu, prog, hyper, &g, &p, decay(class))?;
             }
         }
-        if let Method::PathProx { .. } = self.method {
-            optim::pathprox_update(gpu, prog, hyper, &self.groups, self.state.as_ref())?;
+        match self.method {
+            Method::PathProx { .. } => optim::pathprox_update(gpu, prog, hyper, &self.groups, self.state.as_ref())?,
+            Method::WeightDecayNorm => {
+                for g in &self.groups {
+                    optim::project_w(gpu, prog, hyper, g)?;
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

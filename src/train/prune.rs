@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program, Tensor};
-use crate::nn::Mlp;
+use crate::nn::Model;
 use crate::ops::optim::Group;
 use crate::ops::{optim, prune};
 
@@ -25,8 +25,8 @@ pub struct Pruner {
 
 impl Pruner {
     /// Every unit alive.
-    pub fn new(gpu: &Gpu, mlp: &Mlp) -> Result<Pruner> {
-        let groups = super::method::groups(mlp, &mlp.spec.units)?;
+    pub fn new(gpu: &Gpu, model: &Model) -> Result<Pruner> {
+        let groups = super::method::groups(model, &model.spec.units)?;
         let alive = groups.iter().map(|g| gpu.upload_u32(&[g.units], &vec![1; g.units])).collect::<Result<Vec<_>>>()?;
         Ok(Pruner { groups, alive })
     }
@@ -84,8 +84,8 @@ impl Pruner {
 
 /// ‖w_i‖·‖v_i‖ of every unit, per layer of units (`spec.units` order): the norms balancing uses
 /// (`optim::unit_norms`, pairs (‖w_i‖, ‖v_i‖) packed layer after layer), one read-back.
-pub async fn unit_scores(gpu: &Gpu, mlp: &Mlp) -> Result<Vec<Vec<f64>>> {
-    let groups = super::method::groups(mlp, &mlp.spec.units)?;
+pub async fn unit_scores(gpu: &Gpu, model: &Model) -> Result<Vec<Vec<f64>>> {
+    let groups = super::method::groups(model, &model.spec.units)?;
     let units: usize = groups.iter().map(|g| g.units).sum();
     let norms = gpu.zeros(&[2 * units.max(1)]);
     let mut prog = Program::new();

@@ -17,13 +17,13 @@ use std::time::Instant;
 use super::batches::BatchOrder;
 use super::checkpoint::Checkpoint;
 use super::config::TrainConfig;
-use super::eval::{EvalSet, Evaluator, MNIST_MEAN, MNIST_STD};
+use super::eval::{EvalSet, Evaluator};
 use super::method::{Method, Update};
 use super::prune::Pruner;
 use super::rundir::{LogPoint, RunDir};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program, Recorder};
-use crate::nn::{Mlp, MlpSpec};
+use crate::nn::{Model, ModelSpec};
 use crate::ops::gather::{self, GpuImages};
 
 /// Steps recorded per submission, and submissions allowed in flight: enough to keep the GPU busy while
@@ -35,6 +35,11 @@ const IN_FLIGHT: usize = 2;
 /// in this order: training set, validation set, test set.
 pub struct GpuData {
     pub train: GpuImages,
+    /// How training batches are normalised.
+    pub norm: crate::data::Normalization,
+    /// `Some(width)`: training batches are randomly cropped (padding 4) and flipped, CIFAR-10's
+    /// augmentation, on images `width` pixels wide.
+    pub augment: Option<usize>,
     pub sets: Vec<EvalSet>,
 }
 
@@ -61,34 +66,36 @@ const ITERATION: &str = "iteration";
 const WALL: &str = "wall_s";
 const TUNING: &str = "tuning";
 
-pub fn checkpoint_of(mlp: &Mlp, values: Vec<Vec<f32>>, meta: &[(&str, String)]) -> Checkpoint {
+pub fn checkpoint_of(model: &Model, values: Vec<Vec<f32>>, meta: &[(&str, String)]) -> Checkpoint {
     Checkpoint {
-        tensors: mlp.store.infos.iter().zip(values).map(|(i, v)| (i.name.clone(), i.shape.clone(), v)).collect(),
+        tensors: model.store.infos.iter().zip(values).map(|(i, v)| (i.name.clone(), i.shape.clone(), v)).collect(),
         metadata: meta.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
     }
 }
 
 /// Uploads a checkpoint's tensors into the model, checking names and shapes.
-pub fn load_into(gpu: &Gpu, mlp: &Mlp, ck: &Checkpoint, what: &str) -> Result<()> {
+pub fn load_into(gpu: &Gpu, model: &Model, ck: &Checkpoint, what: &str) -> Result<()> {
     let mut values = Vec::new();
-    for info in &mlp.store.infos {
-        let (_, shape, v) = ck.tensor(&info.name).ok_or_else(|| Error::Other(format!("{what}: no tensor '{}' for model {}", info.name, mlp.spec.name)))?;
+    for info in &model.store.infos {
+        let (_, shape, v) = ck.tensor(&info.name).ok_or_else(|| Error::Other(format!("{what}: no tensor '{}' for model {}", info.name, model.spec.name)))?;
         if *shape != info.shape {
-            return Err(Error::Other(format!("{what}: '{}' has shape {shape:?}, model {} expects {:?}", info.name, mlp.spec.name, info.shape)));
+            return Err(Error::Other(format!("{what}: '{}' has shape {shape:?}, model {} expects {:?}", info.name, model.spec.name, info.shape)));
         }
         values.push(v.clone());
     }
-    mlp.store.upload(gpu, &values)
+    model.store.upload(gpu, &values)
 }
 
 pub struct MethodRun<'a> {
     gpu: &'a Gpu,
     cfg: &'a TrainConfig,
     method: Method,
-    mlp: Mlp,
+    model: Model,
     hyper: crate::Tensor,
     order: BatchOrder,
     chunk_indices: crate::Tensor,
+    /// With augmentation: each chunk row's crop-and-flip code (`gather::augment_code`).
+    chunk_codes: Option<crate::Tensor>,
     /// gathers[k]: the batch of step position k in the current chunk.
     gathers: Vec<Program>,
     step_body: Program,
@@ -100,20 +107,23 @@ pub struct MethodRun<'a> {
 impl<'a> MethodRun<'a> {
     /// Builds the model and every program. `init` = None: the seeded initialisation.
     pub fn new(gpu: &'a Gpu, cfg: &'a TrainConfig, method: Method, data: &GpuData, shuffle: bool) -> Result<MethodRun<'a>> {
-        let mlp = Mlp::new(gpu, MlpSpec::by_name(&cfg.model)?)?;
-        mlp.init(gpu, cfg.seed)?;
-        let buf = mlp.buffers(gpu, cfg.batch);
+        let model = Model::new(gpu, ModelSpec::by_name(&cfg.model)?)?;
+        if data.train.row_len != model.spec.input_len() {
+            return Err(Error::Other(format!("{} takes inputs of {} values ({:?}); the training images have {}", cfg.model, model.spec.input_len(), model.spec.input, data.train.row_len)));
+        }
+        model.init(gpu, cfg.seed)?;
+        let buf = model.activations(gpu, cfg.batch);
         let hyper = gpu.upload_f32(&[4], &[cfg.lr as f32, cfg.lambda as f32, 0.0, 0.0])?;
-        let update = Update::new(gpu, &mlp, method)?;
+        let update = Update::new(gpu, &model, method)?;
         let mut step_body = Program::new();
-        mlp.forward(gpu, &mut step_body, &buf)?;
-        mlp.loss_and_backward(gpu, &mut step_body, &buf)?;
-        update.record(gpu, &mut step_body, &mlp, &hyper)?;
+        model.forward(gpu, &mut step_body, &buf)?;
+        model.loss_and_backward(gpu, &mut step_body, &buf)?;
+        update.record(gpu, &mut step_body, &model, &hyper)?;
         // Pruning needs no state beyond the flags, and a checkpoint needs none: a pruned unit is all
         // zero (w row, its bias, v), gets zero gradients under every method, so it stays zero and the first
         // pass after a resume flags it again before it could matter.
         let pruner = if cfg.prune {
-            let p = Pruner::new(gpu, &mlp)?;
+            let p = Pruner::new(gpu, &model)?;
             p.record(gpu, &mut step_body)?;
             Some(p)
         } else {
@@ -121,20 +131,25 @@ impl<'a> MethodRun<'a> {
         };
         let chunk = cfg.log_every.min(cfg.iters.max(1)) as usize;
         let chunk_indices = gpu.zeros_u32(&[chunk * cfg.batch]);
+        let chunk_codes = data.augment.map(|_| gpu.zeros_u32(&[chunk * cfg.batch]));
+        let (mean, std) = (&data.norm.mean, &data.norm.std);
         let mut gathers = Vec::with_capacity(chunk);
         for k in 0..chunk {
             let mut p = Program::new();
-            gather::gather_normalize(gpu, &mut p, &data.train, &chunk_indices, k * cfg.batch, &[MNIST_MEAN], &[MNIST_STD], &buf.x[0], &buf.labels)?;
+            match (&chunk_codes, data.augment) {
+                (Some(codes), Some(width)) => gather::gather_augment(gpu, &mut p, &data.train, &chunk_indices, codes, k * cfg.batch, width, mean, std, &buf.x[0], &buf.labels)?,
+                _ => gather::gather_normalize(gpu, &mut p, &data.train, &chunk_indices, k * cfg.batch, mean, std, &buf.x[0], &buf.labels)?,
+            }
             gathers.push(p);
         }
-        let evaluator = Evaluator::new(gpu, &mlp, &data.sets, cfg.eval_batch)?;
+        let evaluator = Evaluator::new(gpu, &model, &data.sets, cfg.eval_batch)?;
         let order = BatchOrder { rows: data.train.rows, batch: cfg.batch, seed: cfg.seed, shuffle };
         // `buf` and `update` live on inside the recorded programs (dispatches keep their tensors alive).
-        Ok(MethodRun { gpu, cfg, method, mlp, hyper, order, chunk_indices, gathers, step_body, evaluator, pruner })
+        Ok(MethodRun { gpu, cfg, method, model, hyper, order, chunk_indices, chunk_codes, gathers, step_body, evaluator, pruner })
     }
 
-    pub fn mlp(&self) -> &Mlp {
-        &self.mlp
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     /// The pruning flags and dispatches (`cfg.prune`).
@@ -157,6 +172,11 @@ impl<'a> MethodRun<'a> {
             }
             let indices = self.order.indices(step, (end - step) as usize);
             gpu.write_u32(&self.chunk_indices.view(0, &[indices.len()])?, &indices)?;
+            if let Some(codes) = &self.chunk_codes {
+                // Row b of step s is indices[(s − step)·batch + b]: its crop and flip depend on (seed, s, row).
+                let c: Vec<u32> = indices.iter().enumerate().map(|(j, &row)| gather::augment_code(self.cfg.seed, step + (j / self.cfg.batch) as u64, row)).collect();
+                gpu.write_u32(&codes.view(0, &[c.len()])?, &c)?;
+            }
             let mut in_flight = VecDeque::new();
             let chunk_start = step;
             while step < end {
@@ -212,10 +232,10 @@ impl<'a> MethodRun<'a> {
     }
 
     pub fn checkpoint(&self, iter: u64, wall_s: f64) -> Result<Checkpoint> {
-        let values = pollster::block_on(self.mlp.store.download(self.gpu))?;
+        let values = pollster::block_on(self.model.store.download(self.gpu))?;
         let tuning = self.gpu.tuning_report().into_iter().map(|(k, i)| format!("{k}={i}")).collect::<Vec<_>>().join(";");
         Ok(checkpoint_of(
-            &self.mlp,
+            &self.model,
             values,
             &[(ITERATION, iter.to_string()), (WALL, format!("{wall_s}")), ("method", self.method.name().into()), ("model", self.cfg.model.clone()), (TUNING, tuning)],
         ))
@@ -249,7 +269,7 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
     let job = MethodRun::new(gpu, cfg, method, data, true)?;
     let (mut step, mut wall0, mut points) = (0u64, 0.0f64, Vec::new());
     if let Some(ck) = &resume {
-        load_into(gpu, &job.mlp, ck, &ck_path.display().to_string())?;
+        load_into(gpu, &job.model, ck, &ck_path.display().to_string())?;
         step = ck.metadata.get(ITERATION).and_then(|s| s.parse().ok()).ok_or_else(|| Error::Other(format!("{}: no iteration in metadata", ck_path.display())))?;
         wall0 = ck.metadata.get(WALL).and_then(|s| s.parse().ok()).unwrap_or(0.0);
         points = run.rewind_log(name, step)?;

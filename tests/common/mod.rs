@@ -134,3 +134,70 @@ pub fn assert_close(name: &str, gpu: &[f32], cpu: &[f64], atol: f64, rtol: f64) 
 
 /// Sizes that break tiling: 1, primes, just past powers of two and tile multiples.
 pub const AWKWARD: &[usize] = &[1, 7, 33, 200, 401];
+
+/// The f64 logits [n, classes] of any `ModelSpec` on n examples, composed from the ops' CPU references
+/// (`params` in the store's declaration order: weight, bias per parameter layer).
+pub fn logits_cpu(spec: &pathprox::nn::ModelSpec, params: &[Vec<f64>], x: &[f64], n: usize) -> Vec<f64> {
+    use pathprox::nn::{LayerSpec, Pool2d};
+    use pathprox::ops::{conv2d::cpu as conv, elementwise::cpu as ew, matmul::cpu as mm, pool2d::cpu as pool};
+    let shapes = spec.shapes().unwrap();
+    let mut act = x.to_vec();
+    let mut p = 0;
+    for (i, layer) in spec.layers.iter().enumerate() {
+        let s = &shapes[i];
+        act = match *layer {
+            LayerSpec::Dense { out, relu } => {
+                let mut z = mm::matmul(&act, &params[2 * p], n, out, s[0], false, true);
+                mm::epilogue(&mut z, out, None, Some(&params[2 * p + 1]), false, None);
+                p += 1;
+                if relu { ew::relu_forward(&z) } else { z }
+            }
+            LayerSpec::Conv3x3 { out, relu } => {
+                let d = conv::Dims { n, c_in: s[0], c_out: out, h: s[1], w: s[2] };
+                p += 1;
+                conv::forward(&d, &act, &params[2 * p - 2], Some(&params[2 * p - 1]), relu)
+            }
+            LayerSpec::Pool(Pool2d::Max) => pool::max_forward(&act, [n, s[0], s[1], s[2]]),
+            LayerSpec::Pool(Pool2d::Avg) => pool::avg_forward(&act, [n, s[0], s[1], s[2]]),
+            LayerSpec::Flatten => act,
+        };
+    }
+    act
+}
+
+/// Mean cross-entropy of `logits_cpu`.
+pub fn loss_cpu(spec: &pathprox::nn::ModelSpec, params: &[Vec<f64>], x: &[f64], labels: &[u32]) -> f64 {
+    let logits = logits_cpu(spec, params, x, labels.len());
+    pathprox::ops::softmax_xent::cpu::mean_loss(&logits, spec.classes(), labels)
+}
+
+/// ∂loss_cpu/∂params by central differences (h = 1e-6 on an f64 forward: ~1e-9 accurate), for small nets.
+pub fn grads_fd(spec: &pathprox::nn::ModelSpec, params: &[Vec<f64>], x: &[f64], labels: &[u32]) -> Vec<Vec<f64>> {
+    let h = 1e-6;
+    let mut p = params.to_vec();
+    (0..params.len())
+        .map(|t| {
+            (0..params[t].len())
+                .map(|e| {
+                    let keep = p[t][e];
+                    p[t][e] = keep + h;
+                    let up = loss_cpu(spec, &p, x, labels);
+                    p[t][e] = keep - h;
+                    let down = loss_cpu(spec, &p, x, labels);
+                    p[t][e] = keep;
+                    (up - down) / (2.0 * h)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A small conv net with two conv groups (one of 4 units, one of 5: both kernel layouts), pools after
+/// a ReLU, a flatten and an ungrouped Linear: every path of `Model`'s backward.
+/// [3, 6, 5] → conv 4 → conv 4 → max-pool → conv 5 → conv 4 → avg-pool → flatten → Linear 3.
+pub fn small_conv_spec() -> pathprox::nn::ModelSpec {
+    use pathprox::nn::{Init, LayerSpec::*, ModelSpec, Pool2d};
+    let conv = |out| Conv3x3 { out, relu: true };
+    let layers = vec![conv(4), conv(4), Pool(Pool2d::Max), conv(5), conv(4), Pool(Pool2d::Avg), Flatten, Dense { out: 3, relu: false }];
+    ModelSpec::new("small-conv", vec![3, 6, 5], layers, Init::KaimingNormal, vec![(0, 1), (2, 3)]).unwrap()
+}

@@ -72,3 +72,49 @@ fn bad_shapes_are_reported() {
     let e = gather::gather_normalize(gpu, &mut prog, &data, &idx, 0, &[0.0], &[1.0], &gpu.zeros(&[2, 5]), &gpu.zeros_u32(&[2])).unwrap_err();
     assert!(e.to_string().contains("out_x"), "{e}");
 }
+
+/// CIFAR-10's crop-and-flip on the GPU against the CPU reference, on odd-sized 3-channel images (5 × 7,
+/// so the pad exceeds the image), every code of the stream including the extreme shifts and both flips.
+#[test]
+fn augmented_gather_crops_and_flips_like_the_cpu() {
+    on_each_gpu(|gpu| {
+        let mut rng = Rng::new(34);
+        let (rows, width, height, batch) = (30, 7, 5, 11);
+        let (plane, row_len) = (width * height, 3 * width * height);
+        let (mean, std) = (vec![0.49f32, 0.48, 0.45], vec![0.2f32, 0.19, 0.2]);
+        let images: Vec<u8> = (0..rows * row_len).map(|_| 1 + rng.below(255) as u8).collect();
+        let labels: Vec<u32> = (0..rows).map(|_| rng.below(10)).collect();
+        let data = GpuImages::upload(gpu, &images, &labels, row_len, plane).unwrap();
+        let stream: Vec<u32> = (0..2 * batch).map(|_| rng.below(rows as u32)).collect();
+        let mut codes: Vec<u32> = stream.iter().enumerate().map(|(s, &r)| gather::augment_code(9, s as u64, r)).collect();
+        codes[batch] = 0; // the top-left crop, unflipped
+        codes[batch + 1] = 8 | 8 << 8 | 1 << 16; // the bottom-right crop, flipped
+        codes[batch + 2] = 4 | 4 << 8 | 1 << 16; // centred, flipped only
+        let (ids, codes_t) = (gpu.upload_u32(&[stream.len()], &stream).unwrap(), gpu.upload_u32(&[codes.len()], &codes).unwrap());
+        let (x, y) = (gpu.empty(&[batch, row_len], DType::F32), gpu.empty(&[batch], DType::U32));
+        gpu.poison(&x);
+        let mut prog = Program::new();
+        gather::gather_augment(gpu, &mut prog, &data, &ids, &codes_t, batch, width, &mean, &std, &x, &y).unwrap();
+        gpu.run(&prog);
+        let f64s = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<_>>();
+        let (want_x, want_y) = cpu::gather_augment(&images, &labels, row_len, plane, width, &stream[batch..], &codes[batch..], &f64s(&mean), &f64s(&std));
+        let got = gpu.to_vec_f32(&x).unwrap();
+        assert_close("augmented batch", &got, &want_x, 1e-6, 1e-6);
+        assert_eq!(gpu.to_vec_u32(&y).unwrap(), want_y);
+        // The padding is there (byte 0 never occurs in the images): the corner crop starts with 4 padded rows.
+        let pad_value = ((0.0 - mean[0] as f64) / std[0] as f64) as f32;
+        assert!((got[0] - pad_value).abs() < 1e-6 && (got[4 * width] - pad_value).abs() < 1e-6);
+        // The centred flip is the mirror image of the plain gather.
+        let r = stream[batch + 2] as usize;
+        for yy in 0..height {
+            for xx in 0..width {
+                let want = (images[r * row_len + yy * width + (width - 1 - xx)] as f64 / 255.0 - mean[0] as f64) / std[0] as f64;
+                assert!((got[2 * row_len + yy * width + xx] as f64 - want).abs() < 1e-5);
+            }
+        }
+        // Codes are a function of (seed, step, row) only, and cover the whole range.
+        assert_eq!(gather::augment_code(9, 5, 3), gather::augment_code(9, 5, 3));
+        let all: std::collections::HashSet<u32> = (0..2000).map(|s| gather::augment_code(1, s, 7)).collect();
+        assert_eq!(all.len(), 9 * 9 * 2, "every crop and flip occurs");
+    });
+}

@@ -277,6 +277,35 @@ fn pathprox_step_matches_cpu() {
     });
 }
 
+/// wd-wn's projection: w rows and their biases onto the sphere exactly as in the PathProx step, and v and
+/// its bias bit-for-bit untouched (the kernel's v invocations are switched off, not just not launched: the
+/// grid is rounded up to whole workgroups).
+#[test]
+fn project_w_matches_cpu_and_leaves_v_alone() {
+    on_each_gpu(|gpu| {
+        let mut rng = Rng::new(22);
+        for &(units, fan_in, a, c) in SHAPES {
+            let name = format!("units {units} fan_in {fan_in} a {a} c {c}");
+            let mut host = rand_group(&mut rng, units, fan_in, a, c);
+            if units > 1 {
+                zero_w_row(&mut host, units - 1);
+            }
+            let group = upload(gpu, &host);
+            let mut prog = Program::new();
+            optim::project_w(gpu, &mut prog, &hyper(gpu, 0.5, 0.5), &group).unwrap();
+            gpu.run(&prog);
+            let got = download(gpu, &group);
+            let mut want = host.clone();
+            cpu::project_w(&mut want);
+            let tw = w_norm_tol(fan_in);
+            assert_close(&format!("w {name}"), &f32s(&got.w), &want.w, 0.0, tw);
+            assert_close(&format!("w bias {name}"), &f32s(&got.w_bias), &want.w_bias, 0.0, tw);
+            assert_eq!(got.v, host.v, "{name}: v is untouched");
+            assert_eq!(got.v_bias, host.v_bias, "{name}: v bias is untouched");
+        }
+    });
+}
+
 /// The largest groups of the models (MLP-3-800's, VGG19's 512-channel convs): llvmpipe silently stops an
 /// invocation's loops after 65535 iterations in all, so per-invocation work must stay small at full size.
 #[test]
@@ -391,7 +420,7 @@ fn pathprox_update_by_hand() {
 }
 
 /// y = W4·relu(W3·relu(W2·relu(W1·x + b1) + b2) + b3) + b4 for groups (W1, W2), (W3, W4); x rows of `xs`.
-fn mlp(g1: &cpu::Group, g2: &cpu::Group, xs: &[Vec<f64>]) -> Vec<f64> {
+fn model(g1: &cpu::Group, g2: &cpu::Group, xs: &[Vec<f64>]) -> Vec<f64> {
     let layer = |w: &[f64], b: &[f64], x: &[f64], relu: bool| -> Vec<f64> {
         let k = x.len();
         (0..b.len())
@@ -420,7 +449,7 @@ fn balance_keeps_the_network_function_and_equalizes_path_norms() {
         let mut g2 = rand_group(&mut rng, 6, 4, 3, 1);
         g2.v.iter_mut().for_each(|x| *x *= 8.0);
         let xs: Vec<Vec<f64>> = (0..10).map(|_| to_f64(&rng.vec(5, -2.0, 2.0))).collect();
-        let before = mlp(&g1, &g2, &xs);
+        let before = model(&g1, &g2, &xs);
         let groups = [upload(gpu, &g1), upload(gpu, &g2)];
         let state = optim::balance_state(gpu, &groups);
         let mut prog = Program::new();
@@ -430,7 +459,7 @@ fn balance_keeps_the_network_function_and_equalizes_path_norms() {
         // Each weight is scaled by an f32 factor with a few ulps of error (exp/log in the geometric mean,
         // a quotient, the product): the outputs, of size ≈ max|y|, move by ~1e-6 of it; 1e-5 allows margin.
         let scale = max_abs(&before);
-        assert_close("network outputs", &f32s(&mlp(&a1, &a2, &xs)), &before, 1e-5 * scale, 0.0);
+        assert_close("network outputs", &f32s(&model(&a1, &a2, &xs)), &before, 1e-5 * scale, 0.0);
         let (p1, p2) = (g1.path_norm(), g2.path_norm());
         assert!(p2 > 4.0 * p1, "test needs unbalanced groups ({p1}, {p2})");
         let pbar = (p1 * p2).sqrt();

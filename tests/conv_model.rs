@@ -1,0 +1,173 @@
+//! The generalised model on a conv net (issue 8): one training step of each method against an f64 CPU
+//! implementation of ALGORITHM.md (gradients by central differences of an f64 forward, then SGD,
+//! balancing, projection and prox written with the ops' f64 references), and balancing's defining
+//! property — the conv net computes the same function after it.
+//! The net (`common::small_conv_spec`): two conv groups of 4 and 5 units, a max-pool between them, an
+//! ungrouped Linear at the end.
+
+mod common;
+
+use common::*;
+use pathprox::gpu::{Gpu, Program};
+use pathprox::nn::{Model, ModelSpec, ParamClass};
+use pathprox::ops::optim::{self, cpu};
+use pathprox::train::method::{self, Method, Update};
+
+const LR: f64 = 0.1;
+const LAMBDA: f64 = 0.05;
+
+/// Group (w layer, v layer) of `spec` over f64 parameters (declaration order), in the kernels' views.
+fn cpu_group(spec: &ModelSpec, p: &[Vec<f64>], (w, v): (usize, usize)) -> cpu::Group {
+    let shapes = spec.weight_shapes();
+    let (ws, vs) = (&shapes[w].0, &shapes[v].0);
+    cpu::Group {
+        w: p[2 * w].clone(),
+        w_bias: p[2 * w + 1].clone(),
+        v: p[2 * v].clone(),
+        v_bias: p[2 * v + 1].clone(),
+        units: ws[0],
+        fan_in: ws[1..].iter().product(),
+        a: vs[0],
+        c: vs[2..].iter().product(),
+    }
+}
+
+fn put_group(p: &mut [Vec<f64>], g: &cpu::Group, (w, v): (usize, usize)) {
+    p[2 * w] = g.w.clone();
+    p[2 * w + 1] = g.w_bias.clone();
+    p[2 * v] = g.v.clone();
+    p[2 * v + 1] = g.v_bias.clone();
+}
+
+/// One iteration of `method` as ALGORITHM.md writes it, in f64.
+fn cpu_step(spec: &ModelSpec, classes: &[ParamClass], p: &[Vec<f64>], x: &[f64], labels: &[u32], method: Method) -> Vec<Vec<f64>> {
+    let grads = grads_fd(spec, p, x, labels);
+    let mut out: Vec<Vec<f64>> = p
+        .iter()
+        .zip(&grads)
+        .zip(classes)
+        .map(|((t, g), &class)| {
+            let decay = match method {
+                Method::WeightDecay | Method::WeightDecayNorm => class != ParamClass::Bias,
+                Method::PathProx { .. } => class == ParamClass::OtherWeight,
+                _ => unreachable!("not tested here"),
+            };
+            cpu::sgd_update(t, g, LR, LAMBDA, decay)
+        })
+        .collect();
+    let mut groups: Vec<cpu::Group> = spec.groups.iter().map(|&pair| cpu_group(spec, &out, pair)).collect();
+    match method {
+        Method::PathProx { balance } => {
+            if balance {
+                cpu::balance(&mut groups);
+            }
+            groups.iter_mut().for_each(|g| cpu::pathprox_step(g, LR, LAMBDA));
+        }
+        Method::WeightDecayNorm => groups.iter_mut().for_each(cpu::project_w),
+        _ => {}
+    }
+    for (g, &pair) in groups.iter().zip(&spec.groups) {
+        put_group(&mut out, g, pair);
+    }
+    out
+}
+
+fn gpu_step(gpu: &Gpu, model: &Model, x: &[f32], labels: &[u32], method: Method) -> Vec<Vec<f32>> {
+    let buf = model.activations(gpu, labels.len());
+    buf.set_batch(gpu, x, labels).unwrap();
+    let hyper = gpu.upload_f32(&[4], &[LR as f32, LAMBDA as f32, 0.0, 0.0]).unwrap();
+    let update = Update::new(gpu, model, method).unwrap();
+    let mut prog = Program::new();
+    model.forward(gpu, &mut prog, &buf).unwrap();
+    model.loss_and_backward(gpu, &mut prog, &buf).unwrap();
+    update.record(gpu, &mut prog, model, &hyper).unwrap();
+    gpu.run(&prog);
+    pollster::block_on(model.store.download(gpu)).unwrap()
+}
+
+#[test]
+fn one_step_of_each_method_on_a_conv_net_matches_algorithm_md_in_f64() {
+    let spec = small_conv_spec();
+    on_each_gpu(|gpu| {
+        let mut rng = Rng::new(71);
+        let n = 3;
+        let model = Model::new(gpu, spec.clone()).unwrap();
+        let mut params = model.init_values(5);
+        // Non-zero biases, and group 1's v made large so that balancing has real work to do; unit 1 of
+        // group 0 silenced (tiny w, negative bias: its ReLU is off, so its v gets no gradient) with a tiny
+        // v, so that the prox switches it off (τ = γλ = 5e-3).
+        for (t, info) in params.iter_mut().zip(&model.store.infos) {
+            if info.class == ParamClass::Bias {
+                *t = rng.vec(t.len(), -0.2, 0.2);
+            }
+        }
+        params[6].iter_mut().for_each(|v| *v *= 8.0);
+        params[0][27..54].iter_mut().for_each(|w| *w *= 1e-3);
+        params[1][1] = -0.5;
+        for o in 0..4 {
+            for k in 0..9 {
+                params[2][(o * 4 + 1) * 9 + k] *= 1e-3;
+            }
+        }
+        let x = rng.vec(n * spec.input_len(), -2.0, 2.0);
+        let labels: Vec<u32> = (0..n).map(|_| rng.below(3)).collect();
+        let classes: Vec<ParamClass> = model.store.infos.iter().map(|i| i.class).collect();
+        let p64: Vec<Vec<f64>> = params.iter().map(|p| to_f64(p)).collect();
+        for method in [Method::WeightDecay, Method::WeightDecayNorm, Method::PathProx { balance: false }, Method::PathProx { balance: true }] {
+            model.store.upload(gpu, &params).unwrap();
+            let got = gpu_step(gpu, &model, &x, &labels, method);
+            let want = cpu_step(&spec, &classes, &p64, &to_f64(&x), &labels, method);
+            for ((g, w), info) in got.iter().zip(&want).zip(&model.store.infos) {
+                assert_close(&format!("{} after one {} step", info.name, method.name()), g, w, 2e-6, 2e-4);
+            }
+            if let Method::PathProx { .. } = method {
+                let dead = (0..4).all(|o| (0..9).all(|k| got[2][(o * 4 + 1) * 9 + k] == 0.0));
+                assert!(dead, "the prox switches off unit 1 of group 0 (its v is below τ)");
+            }
+            if method == Method::WeightDecayNorm {
+                let g = cpu_group(&spec, &got.iter().map(|t| to_f64(t)).collect::<Vec<_>>(), (2, 3));
+                assert!((0..g.units).all(|i| (g.w_norm(i) - 1.0).abs() < 1e-5), "wd-wn leaves every w on the unit sphere");
+            }
+        }
+    });
+}
+
+#[test]
+fn balancing_leaves_the_conv_net_function_unchanged() {
+    let spec = small_conv_spec();
+    on_each_gpu(|gpu| {
+        let mut rng = Rng::new(72);
+        let n = 4;
+        let model = Model::new(gpu, spec.clone()).unwrap();
+        let mut params = model.init_values(6);
+        params[2].iter_mut().for_each(|v| *v *= 30.0); // group 0's v: P_0 ≫ P_1
+        for (t, info) in params.iter_mut().zip(&model.store.infos) {
+            if info.class == ParamClass::Bias {
+                *t = rng.vec(t.len(), -0.3, 0.3);
+            }
+        }
+        model.store.upload(gpu, &params).unwrap();
+        let buf = model.inference(gpu, n);
+        let x = rng.vec(n * spec.input_len(), -2.0, 2.0);
+        buf.set_batch(gpu, &x, &vec![0; n]).unwrap();
+        let logits = |gpu: &Gpu| {
+            let mut prog = Program::new();
+            model.forward(gpu, &mut prog, &buf).unwrap();
+            gpu.run(&prog);
+            gpu.to_vec_f32(buf.logits()).unwrap()
+        };
+        let before = logits(gpu);
+        let groups = method::groups(&model, &spec.groups).unwrap();
+        let state = optim::balance_state(gpu, &groups);
+        let mut prog = Program::new();
+        optim::balance(gpu, &mut prog, &groups, &state).unwrap();
+        gpu.run(&prog);
+        let after_params = pollster::block_on(model.store.download(gpu)).unwrap();
+        let moved = after_params[2].iter().zip(&params[2]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(moved > 1.0, "balancing rescaled group 0's v (largest change {moved})");
+        let p = |ps: &[Vec<f32>]| ps.iter().map(|t| to_f64(t)).collect::<Vec<_>>();
+        let (g0, g1) = (cpu_group(&spec, &p(&after_params), (0, 1)), cpu_group(&spec, &p(&after_params), (2, 3)));
+        assert!((g0.path_norm() / g1.path_norm() - 1.0).abs() < 1e-4, "both groups end at the geometric mean");
+        assert_close("logits after balancing", &logits(gpu), &to_f64(&before), 1e-5, 1e-4);
+    });
+}
