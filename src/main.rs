@@ -158,10 +158,10 @@ enum Command {
     Adapters,
     /// Run N steps of a method on a fixed batch (the first B training images) and write the parameters.
     Step {
-        /// mlp-6-400, mlp-3-400-factorized, mlp-3-800 or mlp-3-800-factorized.
+        /// mlp-6-400, mlp-3-400-factorized, mlp-3-800, mlp-3-800-factorized or vgg19.
         #[arg(long)]
         model: String,
-        /// wd, pathprox, pathprox-nobalance, pathnorm-sgd, lasso or group-lasso.
+        /// wd, wd-wn, pathprox, pathprox-nobalance, pathnorm-sgd, lasso or group-lasso.
         #[arg(long)]
         method: String,
         /// Initial parameters (safetensors); default: the seeded initialisation.
@@ -172,8 +172,9 @@ enum Command {
         /// Where the data files are (default: data/).
         #[arg(long = "data", alias = "data-dir")]
         data_dir: Option<String>,
+        /// mnist, fashion-mnist, cifar10 or svhn (vgg19 takes the colour ones).
         #[arg(long, default_value = "mnist")]
-        dataset: pathprox::data::DatasetKind,
+        dataset: String,
         #[arg(long, default_value_t = 1)]
         iters: u64,
         #[arg(long, default_value_t = 200)]
@@ -376,7 +377,7 @@ fn run(cli: Cli) -> pathprox::Result<()> {
                 init: init.clone(),
                 seed: *seed,
                 data_dir: data_dir.clone(),
-                dataset: *dataset,
+                dataset: dataset.clone(),
                 iters: *iters,
                 batch: *batch,
                 lr: *lr,

@@ -8,6 +8,12 @@ fn pathprox(args: &[&str]) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
+/// `pathprox` without kernel tuning (PATHPROX_TUNE=0): for runs that check plumbing, not speed.
+fn pathprox_untuned(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pathprox")).args(args).env("PATHPROX_TUNE", "0").current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run pathprox");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
 fn temp(name: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("pathprox-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&p);
@@ -102,4 +108,42 @@ fn step_runs_fixed_batch_updates_that_compose() {
     let (ok, _, err) = pathprox(&["step", "--model", "mlp-9", "--method", "wd", "--out", &p("x.safetensors"), "--data", "data"]);
     assert!(!ok && err.contains("unknown model"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Tasks 3 and 4 end to end on files in the published formats (`tests/fixtures/rgb`: a CIFAR-10 binary
+/// `.tar.gz`, SVHN MAT-files written by SciPy), VGG19 through the same trainer as the MLPs: logs,
+/// figures, checkpoints in PyTorch's VGG naming. Kernel tuning is off: these runs check the plumbing.
+#[test]
+fn task3_and_task4_run_vgg19_end_to_end_on_files_in_the_published_formats() {
+    let runs = temp("vgg");
+    let svhn = runs.join("svhn");
+    std::fs::create_dir_all(&svhn).unwrap();
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rgb");
+    std::fs::copy(fixtures.join("svhn_plain.mat"), svhn.join("train_32x32.mat")).unwrap();
+    std::fs::copy(fixtures.join("svhn_zlib.mat"), svhn.join("test_32x32.mat")).unwrap();
+    let r = runs.to_str().unwrap();
+    for (task, data, methods) in [("task3", fixtures.to_str().unwrap(), "wd-wn"), ("task4", svhn.to_str().unwrap(), "pathprox")] {
+        let (ok, stdout, stderr) = pathprox_untuned(&[task, "--iters", "2", "--log-every", "1", "--batch", "4", "--lr", "0.01", "--methods", methods, "--data-dir", data, "--runs-dir", r]);
+        assert!(ok, "{task}: {stderr}");
+        assert!(stderr.contains("vgg19 on"), "{task}: {stderr}");
+        let dir = PathBuf::from(stdout.lines().find_map(|l| l.strip_prefix("run directory: ")).expect("run directory printed"));
+        for f in [format!("{methods}.jsonl"), format!("checkpoints/{methods}.safetensors"), "figures/objective.png".into(), "figures/accuracy.png".into()] {
+            assert!(dir.join(&f).is_file(), "{task}: missing {f}");
+        }
+        assert_eq!(std::fs::read_to_string(dir.join(format!("{methods}.jsonl"))).unwrap().lines().count(), 3);
+        let ck = pathprox::train::checkpoint::Checkpoint::load(&dir.join(format!("checkpoints/{methods}.safetensors"))).unwrap();
+        let names: Vec<&str> = ck.tensors.iter().map(|t| t.0.as_str()).collect();
+        assert_eq!((names[0], names[32], names.len()), ("features.0.weight", "classifier.weight", 34), "{task}");
+        assert_eq!(ck.tensors[0].1, vec![64, 3, 3, 3]);
+    }
+    // One VGG19 update on the first images of data_batch_1, written for anyone to check.
+    let out = runs.join("step.safetensors");
+    let (ok, _, err) = pathprox_untuned(&["step", "--model", "vgg19", "--dataset", "cifar10", "--data", fixtures.to_str().unwrap(), "--method", "pathprox", "--batch", "3", "--lr", "0.01", "--out", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let ck = pathprox::train::checkpoint::Checkpoint::load(&out).unwrap();
+    assert!(ck.metadata["batch"].contains("first 3 images of CIFAR-10"), "{:?}", ck.metadata);
+    // A model that cannot take the data set's images is a clear error.
+    let (ok, _, err) = pathprox_untuned(&["step", "--model", "vgg19", "--dataset", "mnist", "--data", "data", "--method", "wd", "--out", out.to_str().unwrap()]);
+    assert!(!ok && err.contains("vgg19 takes inputs of 3072 values") && !err.contains("panicked"), "{err}");
+    let _ = std::fs::remove_dir_all(runs);
 }

@@ -140,3 +140,38 @@ fn a_run_diverging_before_its_first_checkpoint_keeps_the_initial_parameters() {
     assert!(kept.tensors.iter().all(|t| t.2.iter().all(|v| v.is_finite())));
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// VGG19 on CIFAR-10 files (the binary-format fixture), augmented on the GPU: interrupted and resumed, it
+/// ends bit-identical to an uninterrupted run — the crops and flips are a function of (seed, step, image),
+/// not of how many steps the process has run.
+#[test]
+fn a_vgg19_run_with_augmentation_resumes_to_the_same_result() {
+    let gpu = common::first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
+    let mut c = pathprox::tasks::preset("task3").unwrap();
+    (c.iters, c.log_every, c.batch, c.lr) = (4, 2, 3, 0.01);
+    c.data_dir = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rgb").into());
+    let (data, info) = pathprox::tasks::load_data(gpu, &c, &|_| {}).unwrap();
+    assert_eq!(data.augment, Some(32), "CIFAR-10 batches are cropped and flipped");
+    let method = Method::PathProx { balance: true };
+    let no = AtomicBool::new(false);
+    let root = temp_root("vgg");
+    let straight = RunDir::create(&root, "task3").unwrap();
+    straight.write_config(&c, info.clone()).unwrap();
+    let Outcome::Finished { points } = trainer::train_method(gpu, &c, method, &data, &straight, &no, &()).unwrap() else { panic!("did not finish") };
+    assert!(points.iter().all(|p| p.train_ce.is_finite()), "{points:?}");
+    let resumed = RunDir::create(&root.join("b"), "task3").unwrap();
+    resumed.write_config(&c, info).unwrap();
+    let flag = AtomicBool::new(false);
+    // Stops after the first chunk: the resumed process starts its first chunk at step 2.
+    let stop = StopAt { at: 1, flag: &flag, seen: AtomicU64::new(0) };
+    let out = trainer::train_method(gpu, &c, method, &data, &resumed, &flag, &stop).unwrap();
+    assert!(matches!(out, Outcome::Interrupted { at: 2 }), "{out:?}");
+    trainer::train_method(gpu, &c, method, &data, &resumed, &no, &()).unwrap();
+    let (a, b) = (final_params(&straight, "pathprox"), final_params(&resumed, "pathprox"));
+    assert_eq!(a.tensors[0].0, "features.0.weight");
+    for (x, y) in a.tensors.iter().zip(&b.tensors) {
+        assert!(x.2 == y.2, "{}: a resumed VGG19 run must end bit-identical to an uninterrupted one", x.0);
+    }
+    let _ = std::fs::remove_dir_all(root);
+}

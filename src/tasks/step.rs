@@ -1,11 +1,13 @@
-//! `pathprox step`: N optimizer steps on a fixed batch (the first B training images, no shuffling) from
-//! a given checkpoint, written to a safetensors file — so anyone can check one update of any method
-//! against their own implementation.
+//! `pathprox step`: N optimizer steps on a fixed batch (the first B training images, no shuffling, no
+//! augmentation: for CIFAR-10 the first B images of `data_batch_1`) from a given checkpoint, written to a
+//! safetensors file — so anyone can check one update of any method, on any model, against their own
+//! implementation.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use crate::data::mnist::{self, DatasetKind};
+use crate::data::{cifar, rgb, svhn, Normalization};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::gather::GpuImages;
@@ -22,7 +24,8 @@ pub struct StepArgs {
     pub init: Option<PathBuf>,
     pub seed: u64,
     pub data_dir: Option<String>,
-    pub dataset: DatasetKind,
+    /// mnist, fashion-mnist, cifar10 or svhn.
+    pub dataset: String,
     pub iters: u64,
     pub batch: usize,
     pub lr: f64,
@@ -35,18 +38,25 @@ pub fn step(gpu: &Gpu, a: &StepArgs) -> Result<()> {
     if a.iters == 0 || a.batch == 0 {
         return Err(Error::Other("--iters and --batch must be at least 1".into()));
     }
-    let found = mnist::locate(a.data_dir.as_deref().map(std::path::Path::new), a.dataset)?;
-    let (train, _) = mnist::load(&found)?;
-    if a.batch > train.len() {
-        return Err(Error::Other(format!("--batch {} exceeds the {} training images", a.batch, train.len())));
-    }
-    let first = train.select(&(0..a.batch).collect::<Vec<_>>(), "first images");
-    let data = GpuData {
-        train: GpuImages::upload(gpu, &first.images, &first.labels_u32(), first.pixels_per_image(), first.pixels_per_image())?,
-        norm: crate::data::Normalization::mnist(),
-        augment: None,
-        sets: vec![],
+    let norm = Normalization::of(&a.dataset).ok_or_else(|| Error::Other(format!("unknown dataset '{}': expected mnist, fashion-mnist, cifar10 or svhn", a.dataset)))?;
+    let dir = a.data_dir.as_deref().map(Path::new);
+    // (images, labels, bytes per image, bytes per channel plane, source) of the whole training file.
+    let (images, labels, row_len, plane, source) = match a.dataset.as_str() {
+        "mnist" | "fashion-mnist" => {
+            let kind: DatasetKind = a.dataset.parse()?;
+            let (train, _) = mnist::load(&mnist::locate(dir, kind)?)?;
+            let n = train.pixels_per_image();
+            (train.images.clone(), train.labels_u32(), n, n, train.source)
+        }
+        _ => {
+            let train = if a.dataset == "cifar10" { cifar::load(&cifar::locate(dir)?)?.train } else { svhn::load(&svhn::locate(dir)?)?.0 };
+            (train.images.clone(), train.labels_u32(), rgb::IMAGE_BYTES, rgb::SIDE * rgb::SIDE, train.source)
+        }
     };
+    if a.batch > labels.len() {
+        return Err(Error::Other(format!("--batch {} exceeds the {} training images", a.batch, labels.len())));
+    }
+    let data = GpuData { train: GpuImages::upload(gpu, &images[..a.batch * row_len], &labels[..a.batch], row_len, plane)?, norm, augment: None, sets: vec![] };
     let cfg = TrainConfig {
         task: "step".into(),
         model: a.model.clone(),
@@ -60,7 +70,7 @@ pub fn step(gpu: &Gpu, a: &StepArgs) -> Result<()> {
         checkpoint_every: 1,
         lr_milestones: vec![],
         lr_gamma: 1.0,
-        dataset: a.dataset.cli_name().into(),
+        dataset: a.dataset.clone(),
         data_dir: a.data_dir.clone(),
         eval_batch: a.batch,
         prune: false,
@@ -73,7 +83,7 @@ pub fn step(gpu: &Gpu, a: &StepArgs) -> Result<()> {
     }
     job.steps(0, a.iters, &AtomicBool::new(false), &())?;
     let mut ck = job.checkpoint(a.iters, 0.0)?;
-    ck.metadata.insert("batch".into(), format!("first {} images of {}", a.batch, train.source));
+    ck.metadata.insert("batch".into(), format!("first {} images of {source}", a.batch));
     ck.metadata.insert("lr".into(), a.lr.to_string());
     ck.metadata.insert("lambda".into(), a.lambda.to_string());
     ck.save(&a.out)
