@@ -158,39 +158,64 @@ pub fn print_table(gpu: &Gpu, rows: &[Row]) {
 /// and the `method`'s update — of MLP-3-400 factorized at batch 200, timed over ≥ 200 steps recorded
 /// back to back into one submission (no host synchronisation between steps).
 pub fn task1_step(gpu: &Gpu, method: crate::train::method::Method) -> Result<Row> {
-    use crate::nn::{Model, ModelSpec};
+    let spec = crate::nn::ModelSpec::mlp_3_400_factorized();
+    let (row, _) = training_step(gpu, spec, 200, method, 200)?;
+    Ok(Row { what: format!("task1 step ({})", method.name()), ..row })
+}
+
+/// One Task-3 training step of VGG19 at batch 128 (CIFAR-10-sized images, the augmenting gather), and
+/// the bytes its parameters, gradients and activations occupy on the GPU.
+pub fn vgg19_step(gpu: &Gpu, method: crate::train::method::Method) -> Result<(Row, u64)> {
+    let (row, bytes) = training_step(gpu, crate::nn::ModelSpec::vgg19(), 128, method, 1)?;
+    Ok((Row { what: format!("vgg19 step ({})", method.name()), ..row }, bytes))
+}
+
+/// A training step of any model on synthetic u8 images of its input shape, timed over ≥ `min_reps`
+/// steps; FLOPs count the forward, weight-gradient and (but for the first layer) input-gradient
+/// multiply-adds. Also returns the GPU bytes of parameters, gradients and activations.
+fn training_step(gpu: &Gpu, spec: crate::nn::ModelSpec, batch: usize, method: crate::train::method::Method, min_reps: usize) -> Result<(Row, u64)> {
+    use crate::data::Normalization;
+    use crate::nn::Model;
     use crate::ops::gather::{self, GpuImages};
     use crate::train::method::Update;
-    let batch = 200;
-    let model = Model::new(gpu, ModelSpec::mlp_3_400_factorized())?;
+    let name = spec.name;
+    let model = Model::new(gpu, spec)?;
     model.init(gpu, 0)?;
     let buf = model.activations(gpu, batch);
-    let rows = 1000;
+    let (rows, row_len) = (1000, model.spec.input_len());
+    let colour = model.spec.input.len() == 3;
+    let plane = if colour { row_len / model.spec.input[0] } else { row_len };
     let mut s = 1u32;
-    let images: Vec<u8> = (0..rows * 784)
+    let images: Vec<u8> = (0..rows * row_len)
         .map(|_| {
             s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (s >> 24) as u8
         })
         .collect();
     let labels: Vec<u32> = (0..rows as u32).map(|i| i % 10).collect();
-    let data = GpuImages::upload(gpu, &images, &labels, 784, 784)?;
+    let data = GpuImages::upload(gpu, &images, &labels, row_len, plane)?;
     let order: Vec<u32> = (0..batch as u32).map(|i| (i * 7) % rows as u32).collect();
     let indices = gpu.upload_u32(&[batch], &order)?;
-    let hyper = gpu.upload_f32(&[4], &[0.3, 1e-4, 0.0, 0.0])?;
+    let hyper = gpu.upload_f32(&[4], &[0.1, 1e-4, 0.0, 0.0])?;
     let update = Update::new(gpu, &model, method)?;
     let mut prog = Program::new();
-    gather::gather_normalize(gpu, &mut prog, &data, &indices, 0, &[0.1307], &[0.3081], &buf.x[0], &buf.labels)?;
+    if colour {
+        let norm = Normalization::cifar10();
+        let codes: Vec<u32> = order.iter().map(|&r| gather::augment_code(0, 0, r)).collect();
+        let codes = gpu.upload_u32(&[batch], &codes)?;
+        gather::gather_augment(gpu, &mut prog, &data, &indices, &codes, 0, model.spec.input[2], &norm.mean, &norm.std, &buf.x[0], &buf.labels)?;
+    } else {
+        let norm = Normalization::mnist();
+        gather::gather_normalize(gpu, &mut prog, &data, &indices, 0, &norm.mean, &norm.std, &buf.x[0], &buf.labels)?;
+    }
     model.forward(gpu, &mut prog, &buf)?;
     model.loss_and_backward(gpu, &mut prog, &buf)?;
     update.record(gpu, &mut prog, &model, &hyper)?;
     let dispatches = prog.len();
-    let seconds = time_program(gpu, &prog, 200)?;
-    let flops: f64 = model.weights.iter().enumerate().map(|(l, d)| {
-        let mk = 2.0 * (batch * d.w.len()) as f64;
-        mk * if l == 0 { 2.0 } else { 3.0 } // forward, weight gradient, and (but for layer 1) input gradient
-    }).sum();
-    Ok(Row { what: format!("task1 step ({})", method.name()), shape: format!("MLP-3-400-f, B=200, {dispatches} dispatches"), seconds, flops })
+    let seconds = time_program(gpu, &prog, min_reps)?;
+    let flops: f64 = model.spec.layer_macs().iter().enumerate().map(|(l, macs)| 2.0 * batch as f64 * macs * if l == 0 { 2.0 } else { 3.0 }).sum();
+    let bytes = model.store.params.bytes() + model.store.grads.bytes() + buf.bytes();
+    Ok((Row { what: String::new(), shape: format!("{name}, B={batch}, {dispatches} dispatches"), seconds, flops }, bytes))
 }
 
 /// Prints the Task-1 step rows: time per step, steps/s.

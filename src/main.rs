@@ -407,6 +407,12 @@ fn run(cli: Cli) -> pathprox::Result<()> {
                 .map(|m| pathprox::bench::task1_step(&gpu, m))
                 .collect::<pathprox::Result<Vec<_>>>()?;
             pathprox::bench::print_steps(&steps);
+            if !*quick {
+                // Issue 8's figure: one VGG19 training step at batch 128 (seconds on a CPU adapter).
+                let (row, bytes) = pathprox::bench::vgg19_step(&gpu, Method::PathProx { balance: true })?;
+                pathprox::bench::print_steps(std::slice::from_ref(&row));
+                println!("VGG19 at batch 128: parameters, gradients and activations take {:.0} MB on the GPU", bytes as f64 / 1e6);
+            }
         }
         Command::Download { dataset, python, data_dir, base_url } => {
             use pathprox::data::download::{self, Outcome};

@@ -41,7 +41,27 @@ fn put_group(p: &mut [Vec<f64>], g: &cpu::Group, (w, v): (usize, usize)) {
 
 /// One iteration of `method` as ALGORITHM.md writes it, in f64.
 fn cpu_step(spec: &ModelSpec, classes: &[ParamClass], p: &[Vec<f64>], x: &[f64], labels: &[u32], method: Method) -> Vec<Vec<f64>> {
-    let grads = grads_fd(spec, p, x, labels);
+    let mut grads = grads_fd(spec, p, x, labels);
+    // The penalties' sub-gradients (path norm over the groups, group lasso over every unit: on this net
+    // the units are the groups; lasso over every weight).
+    for &pair in &spec.groups {
+        let g = cpu_group(spec, p, pair);
+        let (gw, gv) = (grads[2 * pair.0].clone(), grads[2 * pair.1].clone());
+        let (mut gw, mut gv) = (gw, gv);
+        match method {
+            Method::PathNormSgd => cpu::penalty_grad(&g, LAMBDA, true, &mut gw, &mut gv),
+            Method::GroupLasso => cpu::penalty_grad(&g, LAMBDA, false, &mut gw, &mut gv),
+            _ => {}
+        }
+        (grads[2 * pair.0], grads[2 * pair.1]) = (gw, gv);
+    }
+    if method == Method::Lasso {
+        for (t, (g, &class)) in grads.iter_mut().zip(classes).enumerate() {
+            if class != ParamClass::Bias {
+                *g = cpu::lasso_grad(&p[t], g, LAMBDA);
+            }
+        }
+    }
     let mut out: Vec<Vec<f64>> = p
         .iter()
         .zip(&grads)
@@ -49,8 +69,8 @@ fn cpu_step(spec: &ModelSpec, classes: &[ParamClass], p: &[Vec<f64>], x: &[f64],
         .map(|((t, g), &class)| {
             let decay = match method {
                 Method::WeightDecay | Method::WeightDecayNorm => class != ParamClass::Bias,
-                Method::PathProx { .. } => class == ParamClass::OtherWeight,
-                _ => unreachable!("not tested here"),
+                Method::PathProx { .. } | Method::PathNormSgd => class == ParamClass::OtherWeight,
+                Method::Lasso | Method::GroupLasso => false,
             };
             cpu::sgd_update(t, g, LR, LAMBDA, decay)
         })
@@ -113,7 +133,16 @@ fn one_step_of_each_method_on_a_conv_net_matches_algorithm_md_in_f64() {
         let labels: Vec<u32> = (0..n).map(|_| rng.below(3)).collect();
         let classes: Vec<ParamClass> = model.store.infos.iter().map(|i| i.class).collect();
         let p64: Vec<Vec<f64>> = params.iter().map(|p| to_f64(p)).collect();
-        for method in [Method::WeightDecay, Method::WeightDecayNorm, Method::PathProx { balance: false }, Method::PathProx { balance: true }] {
+        let methods = [
+            Method::WeightDecay,
+            Method::WeightDecayNorm,
+            Method::PathProx { balance: false },
+            Method::PathProx { balance: true },
+            Method::PathNormSgd,
+            Method::Lasso,
+            Method::GroupLasso,
+        ];
+        for method in methods {
             model.store.upload(gpu, &params).unwrap();
             let got = gpu_step(gpu, &model, &x, &labels, method);
             let want = cpu_step(&spec, &classes, &p64, &to_f64(&x), &labels, method);
@@ -169,5 +198,33 @@ fn balancing_leaves_the_conv_net_function_unchanged() {
         let (g0, g1) = (cpu_group(&spec, &p(&after_params), (0, 1)), cpu_group(&spec, &p(&after_params), (2, 3)));
         assert!((g0.path_norm() / g1.path_norm() - 1.0).abs() < 1e-4, "both groups end at the geometric mean");
         assert_close("logits after balancing", &logits(gpu), &to_f64(&before), 1e-5, 1e-4);
+    });
+}
+
+/// Task 5's pruning pass on a conv net: a unit whose v (its input channel of the next conv) is all zero is
+/// flagged and its w (output channel), bias and v zeroed; the other units are untouched.
+#[test]
+fn pruning_removes_a_dead_conv_unit_and_only_it() {
+    let spec = small_conv_spec();
+    on_each_gpu(|gpu| {
+        let model = Model::new(gpu, spec.clone()).unwrap();
+        let mut params = model.init_values(8);
+        // Unit 2 of group 1 (conv 3 → conv 4): its v is input channel 2 of conv 4's weight [4, 5, 3, 3].
+        for o in 0..4 {
+            params[6][(o * 5 + 2) * 9..(o * 5 + 3) * 9].iter_mut().for_each(|v| *v = 0.0);
+        }
+        params[5][2] = 0.7;
+        model.store.upload(gpu, &params).unwrap();
+        let pruner = pathprox::train::prune::Pruner::new(gpu, &model).unwrap();
+        pruner.run_once(gpu).unwrap();
+        let alive = pollster::block_on(pruner.read_alive(gpu)).unwrap();
+        assert_eq!(alive, vec![vec![true; 4], vec![true, true, false, true, true]]);
+        let after = pollster::block_on(model.store.download(gpu)).unwrap();
+        // conv 3's weight [5, 4, 3, 3]: output channel 2 is zeroed, with its bias.
+        assert!(after[4][2 * 36..3 * 36].iter().all(|&w| w == 0.0) && after[5][2] == 0.0);
+        let mut want = params.clone();
+        want[4][2 * 36..3 * 36].iter_mut().for_each(|w| *w = 0.0);
+        want[5][2] = 0.0;
+        assert_eq!(after, want, "nothing else changes");
     });
 }

@@ -238,6 +238,17 @@ impl Activations {
         Ok(())
     }
 
+    /// GPU bytes these buffers occupy (a flatten's output shares its input's buffer).
+    pub fn bytes(&self) -> u64 {
+        let mut distinct: Vec<&Tensor> = Vec::new();
+        for t in self.x.iter().chain(&self.delta).chain(&self.scratch).chain([&self.labels, &self.loss]) {
+            if !distinct.iter().any(|d| d.same_buffer(t)) {
+                distinct.push(t);
+            }
+        }
+        distinct.iter().map(|t| t.bytes()).sum()
+    }
+
     /// The logits [B, classes].
     pub fn logits(&self) -> &Tensor {
         self.x.last().expect("a model has layers")

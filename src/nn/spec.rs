@@ -234,17 +234,18 @@ impl ModelSpec {
         v
     }
 
-    /// Multiply-adds of one example's forward pass (for GFLOP/s figures: ×2 for FLOPs, ×3 for a step).
-    pub fn forward_macs(&self) -> f64 {
+    /// Multiply-adds of one example's forward pass through each parameter layer (for GFLOP/s figures:
+    /// ×2 for FLOPs; a training step also has the weight and input gradients, as many again each).
+    pub fn layer_macs(&self) -> Vec<f64> {
         let shapes = self.shapes().expect("checked by ModelSpec::new");
         self.layers
             .iter()
             .enumerate()
-            .map(|(i, l)| match *l {
-                LayerSpec::Dense { out, .. } => (out * shapes[i][0]) as f64,
-                LayerSpec::Conv3x3 { out, .. } => (out * shapes[i][0] * 9 * shapes[i][1] * shapes[i][2]) as f64,
-                _ => 0.0,
+            .filter_map(|(i, l)| match *l {
+                LayerSpec::Dense { out, .. } => Some((out * shapes[i][0]) as f64),
+                LayerSpec::Conv3x3 { out, .. } => Some((out * shapes[i][0] * 9 * shapes[i][1] * shapes[i][2]) as f64),
+                _ => None,
             })
-            .sum()
+            .collect()
     }
 }
