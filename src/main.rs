@@ -189,9 +189,12 @@ enum Command {
     },
     /// Print GFLOP/s of the kernels at the paper's shapes and the time of a Task-1 training step.
     Bench {
-        /// Skip the largest problems.
+        /// Skip the largest problems (and the VGG19 step).
         #[arg(long)]
         quick: bool,
+        /// Only the VGG19 training step (batch 128): seconds per step on a CPU adapter.
+        #[arg(long, conflicts_with = "quick")]
+        vgg19: bool,
     },
     /// Fetch a data set's official files (checksummed; files already present are kept).
     Download {
@@ -396,17 +399,21 @@ fn run(cli: Cli) -> pathprox::Result<()> {
                 println!("{}{}", if i == 0 { "* " } else { "  " }, adapter::describe(&a.get_info()));
             }
         }
-        Command::Bench { quick } => {
+        Command::Bench { quick, vgg19 } => {
             let gpu = open_gpu(&cli)?;
-            let mut rows = pathprox::bench::matmul_rows(&gpu, *quick)?;
-            rows.extend(pathprox::bench::conv2d_rows(&gpu, *quick)?);
-            pathprox::bench::print_table(&gpu, &rows);
             use pathprox::train::method::Method;
-            let steps = [Method::WeightDecay, Method::PathProx { balance: true }]
-                .into_iter()
-                .map(|m| pathprox::bench::task1_step(&gpu, m))
-                .collect::<pathprox::Result<Vec<_>>>()?;
-            pathprox::bench::print_steps(&steps);
+            if !*vgg19 {
+                let mut rows = pathprox::bench::matmul_rows(&gpu, *quick)?;
+                rows.extend(pathprox::bench::conv2d_rows(&gpu, *quick)?);
+                pathprox::bench::print_table(&gpu, &rows);
+                let steps = [Method::WeightDecay, Method::PathProx { balance: true }]
+                    .into_iter()
+                    .map(|m| pathprox::bench::task1_step(&gpu, m))
+                    .collect::<pathprox::Result<Vec<_>>>()?;
+                pathprox::bench::print_steps(&steps);
+            } else {
+                println!("adapter: {}\nhost CPU: {}", gpu.describe(), pathprox::bench::host_cpu());
+            }
             if !*quick {
                 // Issue 8's figure: one VGG19 training step at batch 128 (seconds on a CPU adapter).
                 let (row, bytes) = pathprox::bench::vgg19_step(&gpu, Method::PathProx { balance: true })?;

@@ -142,6 +142,24 @@ fn task3_and_task4_run_vgg19_end_to_end_on_files_in_the_published_formats() {
     assert!(ok, "{err}");
     let ck = pathprox::train::checkpoint::Checkpoint::load(&out).unwrap();
     assert!(ck.metadata["batch"].contains("first 3 images of CIFAR-10"), "{:?}", ck.metadata);
+    // That VGG19 on CIFAR-10-C (a tiny set in its published layout: HWC images, 5 severities in a row).
+    let cc = runs.join("CIFAR-10-C");
+    std::fs::create_dir_all(&cc).unwrap();
+    let hwc: Vec<u8> = (0..10 * 3072).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(cc.join("fog.npy"), pathprox::data::npy::to_bytes_u8(&[10, 32, 32, 3], &hwc).unwrap()).unwrap();
+    std::fs::write(cc.join("labels.npy"), pathprox::data::npy::to_bytes_u8(&[10], &[3; 10]).unwrap()).unwrap();
+    let (ok, stdout, err) = pathprox_untuned(&["eval-corrupted", out.to_str().unwrap(), "--data-dir", runs.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    for s in 1..=5 {
+        assert!(stdout.contains(&format!("| fog {s} ")), "a row per severity: {stdout}");
+    }
+    assert!(stdout.contains("**mean**") && stdout.contains("the mean is over 1 of the 19 corruptions"), "{stdout}");
+    // An MNIST model on CIFAR-10-C is refused with a reason.
+    let mlp = runs.join("mlp.safetensors");
+    let (ok, _, err) = pathprox_untuned(&["step", "--model", "mlp-6-400", "--method", "wd", "--batch", "2", "--data", "data", "--out", mlp.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = pathprox_untuned(&["eval-corrupted", mlp.to_str().unwrap(), "--data-dir", runs.to_str().unwrap()]);
+    assert!(!ok && err.contains("needs a CIFAR-10 model") && !err.contains("panicked"), "{err}");
     // A model that cannot take the data set's images is a clear error.
     let (ok, _, err) = pathprox_untuned(&["step", "--model", "vgg19", "--dataset", "mnist", "--data", "data", "--method", "wd", "--out", out.to_str().unwrap()]);
     assert!(!ok && err.contains("vgg19 takes inputs of 3072 values") && !err.contains("panicked"), "{err}");

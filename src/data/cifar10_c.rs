@@ -4,7 +4,7 @@
 //!
 //! Images stay as the file has them, **HWC** (height, width, channel: `[N, 32, 32, 3]`). The engine's
 //! convolutions and the gather kernel read **CHW** planes (`GpuImages`' `plane`), as the CIFAR-10 readers
-//! will; [`hwc_to_chw`] converts. Evaluation waits for the VGG model (issue 8); only reading exists now.
+//! will; [`hwc_to_chw`] converts. `pathprox eval-corrupted` evaluates a VGG19 checkpoint on it, per severity.
 
 #[cfg(not(target_arch = "wasm32"))]
 use std::path::{Path, PathBuf};
