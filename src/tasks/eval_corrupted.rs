@@ -93,12 +93,12 @@ pub fn run(gpu: &Gpu, req: &Request, progress: &dyn Progress) -> Result<Report> 
         progress.start("eval-corrupted", 0, found.corruptions.len() as u64);
         for (k, name) in found.corruptions.iter().enumerate() {
             let set = found.load(name, &labels)?;
-            let (chw, labels) = (set.chw(), set.labels.iter().map(|&l| l as u32).collect::<Vec<_>>());
+            let (chw, set_labels) = (set.chw(), set.labels.iter().map(|&l| l as u32).collect::<Vec<_>>());
             for s in 1..=cifar10_c::SEVERITIES {
                 let r = set.severity_rows(s);
-                let r = r.start..r.end.min(r.start + req.max_rows.unwrap_or(usize::MAX));
+                let r = r.start..r.end.min(r.start.saturating_add(req.max_rows.unwrap_or(usize::MAX)));
                 let n = cifar10_c::CHANNELS * cifar10_c::SIDE * cifar10_c::SIDE;
-                let images = GpuImages::upload(gpu, &chw[r.start * n..r.end * n], &labels[r.clone()], n, cifar10_c::SIDE * cifar10_c::SIDE)?;
+                let images = GpuImages::upload(gpu, &chw[r.start * n..r.end * n], &set_labels[r.clone()], n, cifar10_c::SIDE * cifar10_c::SIDE)?;
                 let acc = accuracy(gpu, &model, images, Normalization::cifar10(), req.eval_batch)?;
                 rows.push((format!("{name} {s}"), acc, r.len()));
             }
