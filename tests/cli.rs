@@ -135,6 +135,14 @@ fn task3_and_task4_run_vgg19_end_to_end_on_files_in_the_published_formats() {
         let names: Vec<&str> = ck.tensors.iter().map(|t| t.0.as_str()).collect();
         assert_eq!((names[0], names[32], names.len()), ("features.0.weight", "classifier.weight", 34), "{task}");
         assert_eq!(ck.tensors[0].1, vec![64, 3, 3, 3]);
+        if task == "task3" {
+            // Compact export and evaluation work on VGG19 too (here nothing is dead: the same widths).
+            let (ck, small) = (dir.join("checkpoints/wd-wn.safetensors"), runs.join("small.safetensors"));
+            let (ok, out, err) = pathprox_untuned(&["export", "--compact", ck.to_str().unwrap(), small.to_str().unwrap()]);
+            assert!(ok && out.contains("units of layers features.0→features.2"), "{out}{err}");
+            let (ok, out, err) = pathprox_untuned(&["eval", ck.to_str().unwrap(), "--compare", small.to_str().unwrap(), "--repeats", "1"]);
+            assert!(ok && out.contains("predicted classes agree on 2 of 2"), "{out}{err}");
+        }
     }
     // One VGG19 update on the first images of data_batch_1, written for anyone to check.
     let out = runs.join("step.safetensors");

@@ -28,7 +28,7 @@ fn logits_cpu(spec: &ModelSpec, ck: &Checkpoint, x: &[f64]) -> Vec<f64> {
 }
 
 fn logits_gpu(gpu: &Gpu, model: &Model, x: &[f32]) -> Vec<f32> {
-    let buf = model.activations(gpu, x.len() / model.spec.widths()[0]);
+    let buf = model.activations(gpu, x.len() / model.spec.input_len());
     gpu.write_f32(&buf.x[0], x).unwrap();
     let mut prog = Program::new();
     model.forward(gpu, &mut prog, &buf).unwrap();
@@ -174,4 +174,48 @@ fn bad_model_files_are_clear_errors() {
     bad.metadata.insert("widths".into(), "4,3,2".into());
     bad.metadata.insert("relu".into(), "1,2".into());
     assert!(model_file::spec_of(&bad, "x").unwrap_err().to_string().contains("relu"));
+}
+
+/// A VGG-style conv net: channels whose v (input slice of the next conv) is zero, or whose w is zero with
+/// a silent ReLU, go; a constant-output channel with a live v stays (padding makes it no constant at the
+/// next conv); the compact net computes the same logits (f64 on the CPU, and on the GPU) and reloads from
+/// its own metadata.
+#[test]
+fn a_compact_conv_net_drops_dead_channels_and_computes_the_same_function() {
+    let spec = ModelSpec::vgg("small-vgg", [3, 8, 8], &[4, 4, 0, 5, 6], 3).unwrap();
+    assert_eq!(spec.groups, vec![(0, 1), (2, 3)]);
+    let gpu = first_gpu();
+    let gpu: &Gpu = &gpu;
+    let (_, mut ck) = random_checkpoint(gpu, &spec, 12);
+    // Group (0, 1): unit 1's v = input channel 1 of features.2.weight [4, 4, 3, 3] is zero.
+    let v = tensor_mut(&mut ck, "features.2.weight");
+    for o in 0..4 {
+        v[(o * 4 + 1) * 9..(o * 4 + 2) * 9].fill(0.0);
+    }
+    // Group (2, 3): unit 2 has w = 0 and bias −0.5 (ReLU: always 0) → goes; unit 3 has w = 0 and bias 0.4
+    // (a constant 0.4 map) with a live v → stays.
+    let w = tensor_mut(&mut ck, "features.5.weight"); // [5, 4, 3, 3]
+    w[2 * 36..4 * 36].fill(0.0);
+    let b = tensor_mut(&mut ck, "features.5.bias");
+    (b[2], b[3]) = (-0.5, 0.4);
+    let c = compact::compact(&ck, &spec).unwrap();
+    assert_eq!(c.spec.widths(), vec![3, 3, 4, 4, 6, 3]);
+    assert_eq!(c.removed, vec![(4, 1, 0), (5, 1, 0)]);
+    assert_eq!(c.params_before - c.params_after, (27 + 1) + 4 * 9 + (36 + 1) + 6 * 9);
+    let x = Rng::new(5).vec(4 * 3 * 64, -2.0, 2.0);
+    let params = |ck: &Checkpoint| ck.tensors.iter().map(|t| to_f64(&t.2)).collect::<Vec<_>>();
+    let (before, after) = (logits_cpu_any(&spec, &params(&ck), &to_f64(&x)), logits_cpu_any(&c.spec, &params(&c.checkpoint), &to_f64(&x)));
+    let scale = before.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(before.iter().zip(&after).all(|(a, b)| (a - b).abs() <= 1e-12 * scale), "f64 logits differ: {before:?} vs {after:?}");
+    // The compact file describes itself: model_file rebuilds the smaller VGG from its metadata, on the GPU.
+    let reloaded = model_file::spec_of(&c.checkpoint, "compact").unwrap();
+    assert_eq!(reloaded.widths(), c.spec.widths());
+    let small = Model::new(gpu, reloaded).unwrap();
+    pathprox::train::trainer::load_into(gpu, &small, &c.checkpoint, "compact").unwrap();
+    assert_close("compact conv net on the GPU", &logits_gpu(gpu, &small, &x), &before, 1e-5 * scale, 1e-5);
+}
+
+/// `common::logits_cpu` with the batch size taken from the input.
+fn logits_cpu_any(spec: &ModelSpec, params: &[Vec<f64>], x: &[f64]) -> Vec<f64> {
+    common::logits_cpu(spec, params, x, x.len() / spec.input_len())
 }

@@ -3,7 +3,8 @@
 //! balancing, projection and prox written with the ops' f64 references), and balancing's defining
 //! property — the conv net computes the same function after it.
 //! The net (`common::small_conv_spec`): two conv groups of 4 and 5 units, a max-pool between them, an
-//! ungrouped Linear at the end.
+//! ungrouped Linear at the end. These test the model and the methods, not the kernels (tests/kernels
+//! runs those on every adapter), so they run on the first adapter only.
 
 mod common;
 
@@ -14,6 +15,11 @@ use pathprox::ops::optim::{self, cpu};
 use pathprox::train::method::{self, Method, Update};
 
 const LR: f64 = 0.1;
+
+fn with_first_gpu(body: impl FnOnce(&Gpu)) {
+    let gpu = first_gpu();
+    body(&gpu)
+}
 const LAMBDA: f64 = 0.05;
 
 /// Group (w layer, v layer) of `spec` over f64 parameters (declaration order), in the kernels' views.
@@ -39,9 +45,9 @@ fn put_group(p: &mut [Vec<f64>], g: &cpu::Group, (w, v): (usize, usize)) {
     p[2 * v + 1] = g.v_bias.clone();
 }
 
-/// One iteration of `method` as ALGORITHM.md writes it, in f64.
-fn cpu_step(spec: &ModelSpec, classes: &[ParamClass], p: &[Vec<f64>], x: &[f64], labels: &[u32], method: Method) -> Vec<Vec<f64>> {
-    let mut grads = grads_fd(spec, p, x, labels);
+/// One iteration of `method` as ALGORITHM.md writes it, in f64, from the loss gradients `loss_grads`.
+fn cpu_step(spec: &ModelSpec, classes: &[ParamClass], p: &[Vec<f64>], loss_grads: &[Vec<f64>], method: Method) -> Vec<Vec<f64>> {
+    let mut grads = loss_grads.to_vec();
     // The penalties' sub-gradients (path norm over the groups, group lasso over every unit: on this net
     // the units are the groups; lasso over every weight).
     for &pair in &spec.groups {
@@ -108,7 +114,7 @@ fn gpu_step(gpu: &Gpu, model: &Model, x: &[f32], labels: &[u32], method: Method)
 #[test]
 fn one_step_of_each_method_on_a_conv_net_matches_algorithm_md_in_f64() {
     let spec = small_conv_spec();
-    on_each_gpu(|gpu| {
+    with_first_gpu(|gpu| {
         let mut rng = Rng::new(71);
         let n = 3;
         let model = Model::new(gpu, spec.clone()).unwrap();
@@ -133,6 +139,7 @@ fn one_step_of_each_method_on_a_conv_net_matches_algorithm_md_in_f64() {
         let labels: Vec<u32> = (0..n).map(|_| rng.below(3)).collect();
         let classes: Vec<ParamClass> = model.store.infos.iter().map(|i| i.class).collect();
         let p64: Vec<Vec<f64>> = params.iter().map(|p| to_f64(p)).collect();
+        let loss_grads = grads_fd(&spec, &p64, &to_f64(&x), &labels);
         let methods = [
             Method::WeightDecay,
             Method::WeightDecayNorm,
@@ -145,7 +152,7 @@ fn one_step_of_each_method_on_a_conv_net_matches_algorithm_md_in_f64() {
         for method in methods {
             model.store.upload(gpu, &params).unwrap();
             let got = gpu_step(gpu, &model, &x, &labels, method);
-            let want = cpu_step(&spec, &classes, &p64, &to_f64(&x), &labels, method);
+            let want = cpu_step(&spec, &classes, &p64, &loss_grads, method);
             for ((g, w), info) in got.iter().zip(&want).zip(&model.store.infos) {
                 assert_close(&format!("{} after one {} step", info.name, method.name()), g, w, 2e-6, 2e-4);
             }
@@ -164,7 +171,7 @@ fn one_step_of_each_method_on_a_conv_net_matches_algorithm_md_in_f64() {
 #[test]
 fn balancing_leaves_the_conv_net_function_unchanged() {
     let spec = small_conv_spec();
-    on_each_gpu(|gpu| {
+    with_first_gpu(|gpu| {
         let mut rng = Rng::new(72);
         let n = 4;
         let model = Model::new(gpu, spec.clone()).unwrap();
@@ -206,7 +213,7 @@ fn balancing_leaves_the_conv_net_function_unchanged() {
 #[test]
 fn pruning_removes_a_dead_conv_unit_and_only_it() {
     let spec = small_conv_spec();
-    on_each_gpu(|gpu| {
+    with_first_gpu(|gpu| {
         let model = Model::new(gpu, spec.clone()).unwrap();
         let mut params = model.init_values(8);
         // Unit 2 of group 1 (conv 3 → conv 4): its v is input channel 2 of conv 4's weight [4, 5, 3, 3].

@@ -84,7 +84,7 @@ fn corrupt_then_eval_corrupted_gives_every_corruption_and_a_mean() {
     std::fs::write(cifar.join("labels.npy"), pathprox::data::npy::to_bytes_u8(&[5], &[0; 5]).unwrap()).unwrap();
     std::fs::write(cifar.join("fog.npy"), pathprox::data::npy::to_bytes_u8(&[5, 32, 32, 3], &[0; 5 * 3072]).unwrap()).unwrap();
     let (ok, _, stderr) = pathprox(&["eval-corrupted", ck.to_str().unwrap(), "--data-dir", cifar.to_str().unwrap()]);
-    assert!(!ok && stderr.contains("CIFAR-10-C") && stderr.contains("VGG") && !stderr.contains("panicked"), "{stderr}");
+    assert!(!ok && stderr.contains("CIFAR-10-C") && stderr.contains("needs a CIFAR-10 model") && !stderr.contains("panicked"), "{stderr}");
     let (ok, _, stderr) = pathprox(&["eval-corrupted", ck.to_str().unwrap(), "--data-dir", runs.to_str().unwrap()]);
     assert!(!ok && stderr.contains("no MNIST-C") && !stderr.contains("panicked"), "{stderr}");
     let _ = std::fs::remove_dir_all(root);

@@ -1,4 +1,4 @@
-//! Compact export: the same function with the dead units taken out. A unit (ALGORITHM.md, "Homogeneous
+//! Compact export: the same function with the dead units taken out (conv nets: `compact_conv`). A unit (ALGORITHM.md, "Homogeneous
 //! units"; `ModelSpec::units`) is an output j of a w layer: w = row j of that layer's weight, v = column j
 //! of the next layer's. A unit is removed when its w or its v is all zero (−0 counts as zero):
 //! - v = 0: the unit feeds nothing, whatever its bias; dropping it (w row, bias entry, v column) changes
@@ -31,7 +31,9 @@ pub struct Compact {
 
 /// Removes the dead units of `ck`, a model of architecture `spec`.
 pub fn compact(ck: &Checkpoint, spec: &ModelSpec) -> Result<Compact> {
-    spec.require_mlp("compact export")?;
+    if !spec.is_mlp() {
+        return super::compact_conv::compact_conv(ck, spec);
+    }
     let (widths, relu) = (spec.widths(), spec.relu());
     let layers = spec.depth();
     let mut w: Vec<Vec<f32>> = Vec::with_capacity(layers);

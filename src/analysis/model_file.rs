@@ -2,7 +2,8 @@
 //!
 //! Training checkpoints name one of the paper's models in their `model` metadata. A compact export has
 //! other widths, so it also carries its architecture: `widths` ("784,312,400,…,10"), `relu` ("1,0,1,…",
-//! one flag per layer) and `groups` ("0-1,2-3,4-5", the PathProx groups as 0-based layer pairs).
+//! one flag per layer) and `groups` ("0-1,2-3,4-5", the PathProx groups as 0-based layer pairs); a
+//! compact VGG carries `vgg_config` (its conv channels, 0 for a max pool), `input` and `classes`.
 
 use std::path::Path;
 
@@ -16,9 +17,20 @@ pub const WIDTHS: &str = "widths";
 pub const RELU: &str = "relu";
 pub const GROUPS: &str = "groups";
 
+/// A VGG-style net's conv channels (0 = max pool) for `ModelSpec::vgg`, with `input` ("3,32,32") and
+/// `classes`.
+pub const VGG_CONFIG: &str = "vgg_config";
+
 /// Metadata entries that describe `spec` (see the module comment).
 pub fn spec_metadata(spec: &ModelSpec) -> Vec<(String, String)> {
     let join = |v: Vec<String>| v.join(",");
+    if let Some(config) = super::compact_conv::vgg_config(spec) {
+        return vec![
+            (VGG_CONFIG.into(), join(config.iter().map(|c| c.to_string()).collect())),
+            ("input".into(), join(spec.input.iter().map(|c| c.to_string()).collect())),
+            ("classes".into(), spec.classes().to_string()),
+        ];
+    }
     vec![
         (WIDTHS.into(), join(spec.widths().iter().map(|w| w.to_string()).collect())),
         (RELU.into(), join(spec.relu().iter().map(|&r| if r { "1" } else { "0" }.to_string()).collect())),
@@ -29,6 +41,16 @@ pub fn spec_metadata(spec: &ModelSpec) -> Vec<(String, String)> {
 /// The architecture a model file describes: its `widths`/`relu`/`groups` metadata, else its `model` name.
 pub fn spec_of(ck: &Checkpoint, what: &str) -> Result<ModelSpec> {
     let bad = |msg: String| Error::Other(format!("{what}: {msg}"));
+    if ck.metadata.contains_key(VGG_CONFIG) {
+        let nums = |key: &str| -> Result<Vec<usize>> {
+            let s = ck.metadata.get(key).map(String::as_str).unwrap_or("");
+            s.split(',').map(|t| t.trim().parse::<usize>().map_err(|_| bad(format!("bad '{key}' metadata '{s}'")))).collect()
+        };
+        let (config, input, classes) = (nums(VGG_CONFIG)?, nums("input")?, nums("classes")?);
+        let [c, h, w] = input[..] else { return Err(bad(format!("bad 'input' metadata {input:?}: expected C,H,W"))) };
+        let [classes] = classes[..] else { return Err(bad("bad 'classes' metadata".into())) };
+        return ModelSpec::vgg("custom-vgg", [c, h, w], &config, classes).map_err(|e| bad(e.to_string()));
+    }
     let Some(widths) = ck.metadata.get(WIDTHS) else {
         let name = ck.metadata.get("model").ok_or_else(|| bad("no 'model' or 'widths' in the metadata: not a pathprox model file".into()))?;
         return ModelSpec::by_name(name).map_err(|e| bad(e.to_string()));

@@ -276,12 +276,7 @@ pub fn lasso_grad(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, param: &Tensor,
 /// v_i ← 0 if ‖z_i‖ ≤ τ, else z_i − τ·z_i / max(‖z_i‖, ε) (= (1 − τ/‖z_i‖)·z_i), τ = γλ from `hyper`.
 /// The v bias is untouched. One dispatch (two when units % 4 != 0: the unit norms go first).
 pub fn pathprox_step(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, group: &Group) -> Result<()> {
-    let op = "pathprox_step";
-    group.validate(op)?;
-    check_hyper(op, hyper)?;
-    if group.holds(hyper) {
-        return Err(Error::shape(op, "hyper must not share a buffer with the group's tensors"));
-    }
+    check_step("pathprox_step", hyper, group)?;
     let invocations = group.w_owners() + group.v_owners();
     if group.quads() {
         // `hyper` stands in for the unused state binding (both read-only, so it may be bound twice).
@@ -296,6 +291,16 @@ pub fn pathprox_step(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, group: &Grou
     }
 }
 
+/// What the step kernel needs of its arguments: a valid group, a valid `hyper` outside it.
+fn check_step(op: &'static str, hyper: &Tensor, group: &Group) -> Result<()> {
+    group.validate(op)?;
+    check_hyper(op, hyper)?;
+    if group.holds(hyper) {
+        return Err(Error::shape(op, "hyper must not share a buffer with the group's tensors"));
+    }
+    Ok(())
+}
+
 fn step_dispatch(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, g: &Group, state: &Tensor, params: GroupParams, invocations: u32) -> Result<()> {
     let pipeline = gpu.pipeline(&PATHPROX_STEP, &[])?;
     let args: Vec<Arg> = [hyper, &g.w, &g.v, &g.w_bias, &g.v_bias, state].into_iter().map(Arg::from).collect();
@@ -307,12 +312,7 @@ fn step_dispatch(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, g: &Group, state
 /// max(‖w_i‖, ε), v untouched — the projection half of [`pathprox_step`] (its kernel with the W_ONLY
 /// flag). One dispatch.
 pub fn project_w(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, group: &Group) -> Result<()> {
-    let op = "project_w";
-    group.validate(op)?;
-    check_hyper(op, hyper)?;
-    if group.holds(hyper) {
-        return Err(Error::shape(op, "hyper must not share a buffer with the group's tensors"));
-    }
+    check_step("project_w", hyper, group)?;
     step_dispatch(gpu, prog, hyper, group, hyper, group.params(W_ONLY, 0, 0), group.w_owners())
 }
 

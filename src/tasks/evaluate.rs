@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program};
 use crate::nn::Model;
 use crate::ops::gather::{self, GpuImages};
-use crate::train::eval::{MNIST_MEAN, MNIST_STD};
 use crate::train::rundir::RunDir;
 
 pub struct EvalArgs {
@@ -45,6 +44,8 @@ pub struct ModelEval {
 /// The test set and its description.
 pub struct TestSet {
     pub images: GpuImages,
+    /// The data set's normalisation (MNIST's, CIFAR-10's, …).
+    pub norm: crate::data::Normalization,
     pub labels: Vec<u32>,
     pub source: String,
 }
@@ -69,7 +70,7 @@ pub fn test_set(gpu: &Gpu, args: &EvalArgs, say: &dyn Fn(&str)) -> Result<TestSe
     let images = data.sets.last().expect("train, validation and test sets").data.clone();
     let labels = gpu.to_vec_u32(&images.labels)?;
     let source = info["data"]["test"].as_str().unwrap_or("test set").to_string();
-    Ok(TestSet { images, labels, source })
+    Ok(TestSet { images, labels, source, norm: data.norm })
 }
 
 /// Logits of `model` on the whole test set, and the median time of a pass.
@@ -84,7 +85,7 @@ fn logits_and_time(gpu: &Gpu, model: &Model, test: &TestSet, batch: usize, repea
         let n = batch.min(rows - first);
         let buf = if n == full.batch { &full } else { rest.as_ref().expect("a partial chunk has its buffers") };
         let mut prog = Program::new();
-        gather::gather_normalize(gpu, &mut prog, &test.images, &indices, first, &[MNIST_MEAN], &[MNIST_STD], &buf.x[0], &buf.labels)?;
+        gather::gather_normalize(gpu, &mut prog, &test.images, &indices, first, &test.norm.mean, &test.norm.std, &buf.x[0], &buf.labels)?;
         model.forward(gpu, &mut prog, buf)?;
         chunks.push((prog, buf));
     }

@@ -29,8 +29,9 @@ pub fn describe(c: &Compact) -> String {
         c.params_after,
         100.0 * c.params_after as f64 / c.params_before.max(1) as f64
     );
+    let names = c.spec.param_names();
     for (&(wl, vl), &(units, removed, folded)) in c.spec.units.iter().zip(&c.removed) {
-        s += &format!("units of layers fc{}→fc{}: {removed} of {units} removed ({folded} with a constant output folded into fc{}.bias)\n", wl + 1, vl + 1, vl + 1);
+        s += &format!("units of layers {}→{}: {removed} of {units} removed ({folded} with a constant output folded into {}.bias)\n", names[wl], names[vl], names[vl]);
     }
     s
 }
