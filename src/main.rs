@@ -117,14 +117,15 @@ struct Task5Args {
 /// The grid search of `sweep`, besides the common task settings.
 #[derive(Args, Clone, Debug)]
 struct SweepArgs {
-    /// task1 or task2.
+    /// task1, task2, task3 or task4.
     task: String,
     #[command(flatten)]
     task_args: TaskArgs,
-    /// Learning rates of the grid (default 0.003,0.01,0.03,0.1,0.3,0.5).
+    /// Learning rates of the grid (default 0.003,0.01,0.03,0.1,0.3,0.5; task3 0.01,0.03,0.1,0.3; task4
+    /// 0.03,0.1,0.3,0.5).
     #[arg(long, value_delimiter = ',')]
     lrs: Option<Vec<f64>>,
-    /// λ values of the grid (default 1e-5,3e-5,1e-4,3e-4,1e-3,3e-3,1e-2).
+    /// λ values of the grid (default 1e-5,3e-5,1e-4,3e-4,1e-3,3e-3,1e-2; task4 1e-4,3e-4,1e-3,3e-3).
     #[arg(long, value_delimiter = ',')]
     lambdas: Option<Vec<f64>>,
     /// Seeds in all: the search runs at --seed, each method's best point is re-run at --seed + 1, … (default 4).

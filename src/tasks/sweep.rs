@@ -46,7 +46,21 @@ pub const GRID_LRS: [f64; 6] = [0.003, 0.01, 0.03, 0.1, 0.3, 0.5];
 pub const GRID_LAMBDAS: [f64; 7] = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2];
 /// "then 3 more seeds: mean ± standard error of 4 runs".
 pub const DEFAULT_SEEDS: u64 = 4;
-pub const TASKS: [&str; 2] = ["task1", "task2"];
+pub const TASKS: [&str; 4] = ["task1", "task2", "task3", "task4"];
+/// ALGORITHM.md: "Task 3: lr {0.01,0.03,0.1,0.3} × the same λ".
+pub const TASK3_LRS: [f64; 4] = [0.01, 0.03, 0.1, 0.3];
+/// ALGORITHM.md, Task 4: "grid lr {0.03,0.1,0.3,0.5}, λ {1e-4,3e-4,1e-3,3e-3}".
+pub const TASK4_LRS: [f64; 4] = [0.03, 0.1, 0.3, 0.5];
+pub const TASK4_LAMBDAS: [f64; 4] = [1e-4, 3e-4, 1e-3, 3e-3];
+
+/// The paper's grid of a task: (learning rates, λ values).
+pub fn default_grid(task: &str) -> (Vec<f64>, Vec<f64>) {
+    match task {
+        "task3" => (TASK3_LRS.to_vec(), GRID_LAMBDAS.to_vec()),
+        "task4" => (TASK4_LRS.to_vec(), TASK4_LAMBDAS.to_vec()),
+        _ => (GRID_LRS.to_vec(), GRID_LAMBDAS.to_vec()),
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct SweepOverrides {
@@ -55,8 +69,8 @@ pub struct SweepOverrides {
     pub lambdas: Option<Vec<f64>>,
     /// Seeds in all (the search's seed and the re-runs).
     pub seeds: Option<u64>,
-    /// An MNIST-C directory (published, or `pathprox corrupt mnist`): each run's best-validation model is
-    /// also evaluated on it, and the table gains the corrupted-accuracy column.
+    /// An MNIST-C directory (published, or `pathprox corrupt mnist`), or CIFAR-10-C for Task 3: each run's
+    /// best-validation model is also evaluated on it, and the table gains the corrupted-accuracy column.
     pub corrupted_dir: Option<PathBuf>,
 }
 
@@ -82,8 +96,9 @@ impl SweepConfig {
             return Err(Error::Other(format!("sweep: unknown task '{task}'; available: {} (task5 has its own grid: `pathprox task5`)", TASKS.join(", "))));
         }
         let mut base = super::config(task, &o.base)?;
-        let lrs = o.lrs.clone().unwrap_or_else(|| GRID_LRS.to_vec());
-        let lambdas = o.lambdas.clone().unwrap_or_else(|| GRID_LAMBDAS.to_vec());
+        let (grid_lrs, grid_lambdas) = default_grid(task);
+        let lrs = o.lrs.clone().unwrap_or(grid_lrs);
+        let lambdas = o.lambdas.clone().unwrap_or(grid_lambdas);
         let seeds = o.seeds.unwrap_or(DEFAULT_SEEDS);
         let bad = |m: String| Err(Error::Other(format!("invalid settings: {m}")));
         if lrs.is_empty() || lrs.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
@@ -385,5 +400,23 @@ impl Progress for Labelled<'_> {
     }
     fn finish(&self) {
         self.inner.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_task_gets_the_paper_s_grid() {
+        let grid = |task| {
+            let c = SweepConfig::from_overrides(task, &SweepOverrides::default()).unwrap();
+            (c.lrs, c.lambdas, c.base.model)
+        };
+        assert_eq!(grid("task1"), (GRID_LRS.to_vec(), GRID_LAMBDAS.to_vec(), "mlp-3-400-factorized".into()));
+        assert_eq!(grid("task3"), (TASK3_LRS.to_vec(), GRID_LAMBDAS.to_vec(), "vgg19".into()));
+        assert_eq!(grid("task4"), (TASK4_LRS.to_vec(), TASK4_LAMBDAS.to_vec(), "vgg19".into()));
+        let o = SweepOverrides { lrs: Some(vec![0.2]), ..Default::default() };
+        assert_eq!(SweepConfig::from_overrides("task4", &o).unwrap().lrs, vec![0.2]);
     }
 }
