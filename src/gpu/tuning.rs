@@ -7,14 +7,22 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::Gpu;
 use super::kernel::Dispatch;
 use crate::error::Result;
 
-#[derive(Default)]
 pub struct TuningCache {
     chosen: Mutex<HashMap<String, usize>>,
+    /// Off: every wrapper takes its first candidate, as with `PATHPROX_TUNE=0` (`Gpu::set_tuning`).
+    enabled: AtomicBool,
+}
+
+impl Default for TuningCache {
+    fn default() -> Self {
+        TuningCache { chosen: Default::default(), enabled: AtomicBool::new(true) }
+    }
 }
 
 fn tuning_enabled() -> bool {
@@ -22,6 +30,12 @@ fn tuning_enabled() -> bool {
 }
 
 impl Gpu {
+    /// Turns measuring on or off for this device (off: first candidates, as `PATHPROX_TUNE=0` does for
+    /// the process). Choices already made are kept.
+    pub fn set_tuning(&self, on: bool) {
+        self.tuning.enabled.store(on, Ordering::Relaxed);
+    }
+
     /// Index of the fastest candidate for `key`; `build(i)` makes candidate i's dispatches (an error
     /// disqualifies it). With tuning off, or a single candidate, returns 0 without building anything.
     pub fn tune(&self, key: &str, candidates: usize, mut build: impl FnMut(usize) -> Result<Vec<Dispatch>>) -> usize {
@@ -29,7 +43,7 @@ impl Gpu {
             return i;
         }
         let mut best = (f64::INFINITY, 0);
-        if candidates > 1 && tuning_enabled() {
+        if candidates > 1 && tuning_enabled() && self.tuning.enabled.load(Ordering::Relaxed) {
             for i in 0..candidates {
                 if let Ok(ds) = build(i)
                     && let Ok(t) = self.time_dispatches(&ds)

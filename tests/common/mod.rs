@@ -39,6 +39,11 @@ impl TestGpu {
     }
 }
 
+/// Whether this process is the `kernels` test binary (cargo names it `kernels-<hash>`).
+fn is_kernel_test_binary() -> bool {
+    std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().starts_with("kernels-"))).unwrap_or(false)
+}
+
 /// Whether tests on this adapter must take turns (see `TestGpu`).
 pub fn needs_turns(gpu: &Gpu) -> bool {
     gpu.info.backend == wgpu::Backend::Gl
@@ -60,6 +65,10 @@ pub fn gpus() -> &'static [TestGpu] {
             .iter()
             .map(|a| {
                 let gpu = pollster::block_on(Gpu::from_adapter(a)).expect("device");
+                // Only the kernel tests measure kernel variants (they check the tuned choices); in the
+                // other binaries timing every variant of every shape, with a cold shader cache, would
+                // cost more than the tests themselves.
+                gpu.set_tuning(is_kernel_test_binary());
                 let turn = needs_turns(&gpu).then(|| Mutex::new(()));
                 TestGpu { gpu, turn }
             })
