@@ -119,16 +119,22 @@ pub fn compact(ck: &Checkpoint, spec: &ModelSpec) -> Result<Compact> {
         tensors.push((format!("fc{}.bias", l + 1), vec![rows.len()], rows.iter().map(|&j| b[l][j] as f32).collect()));
     }
     let new_spec = ModelSpec::custom(new_widths, relu, spec.groups.clone())?;
-    let params_after = tensors.iter().map(|t| t.2.len()).sum();
-    let mut metadata = ck.metadata.clone();
-    for (k, v) in super::model_file::spec_metadata(&new_spec) {
-        metadata.insert(k, v);
+    Ok(Compact::new(ck, widths, new_spec, tensors, removed, params_before))
+}
+
+impl Compact {
+    /// The result of compacting `ck` into `tensors` of architecture `spec`: the original's metadata, the
+    /// new architecture's (`model_file::spec_metadata`), and what it was compacted from.
+    pub(crate) fn new(ck: &Checkpoint, widths_before: Vec<usize>, spec: ModelSpec, tensors: Vec<(String, Vec<usize>, Vec<f32>)>, removed: Vec<(usize, usize, usize)>, params_before: usize) -> Compact {
+        let params_after = tensors.iter().map(|t| t.2.len()).sum();
+        let mut metadata = ck.metadata.clone();
+        metadata.extend(super::model_file::spec_metadata(&spec));
+        if let Some(m) = ck.metadata.get("model") {
+            metadata.insert("compact_of_model".into(), m.clone());
+        }
+        metadata.insert("model".into(), "custom".into());
+        // Kernel timings belong to the original shapes.
+        metadata.remove("tuning");
+        Compact { widths_before, spec, checkpoint: Checkpoint { tensors, metadata }, removed, params_before, params_after }
     }
-    if let Some(m) = ck.metadata.get("model") {
-        metadata.insert("compact_of_model".into(), m.clone());
-    }
-    metadata.insert("model".into(), "custom".into());
-    // Kernel timings belong to the original shapes.
-    metadata.remove("tuning");
-    Ok(Compact { widths_before: widths, spec: new_spec, checkpoint: Checkpoint { tensors, metadata }, removed, params_before, params_after })
 }

@@ -101,15 +101,5 @@ pub fn compact_conv(ck: &Checkpoint, spec: &ModelSpec) -> Result<Compact> {
     }
     let input = [spec.input[0], spec.input[1], spec.input[2]];
     let new_spec = ModelSpec::vgg("custom-vgg", input, &new_config, spec.classes())?;
-    let params_after = tensors.iter().map(|t| t.2.len()).sum();
-    let mut metadata = ck.metadata.clone();
-    for (k, v) in super::model_file::spec_metadata(&new_spec) {
-        metadata.insert(k, v);
-    }
-    if let Some(m) = ck.metadata.get("model") {
-        metadata.insert("compact_of_model".into(), m.clone());
-    }
-    metadata.insert("model".into(), "custom".into());
-    metadata.remove("tuning");
-    Ok(Compact { widths_before: spec.widths(), spec: new_spec, checkpoint: Checkpoint { tensors, metadata }, removed, params_before, params_after })
+    Ok(Compact::new(ck, spec.widths(), new_spec, tensors, removed, params_before))
 }
