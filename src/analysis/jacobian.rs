@@ -24,16 +24,10 @@ use crate::train::eval::{MNIST_MEAN, MNIST_STD};
 /// Images per GPU pass: C·chunk rows of activations (≈ 11 MB for MLP-3-400 at 100 images).
 pub const CHUNK: usize = 100;
 
-/// Classes (rows of J) of a model, checking that its logits are linear in the last layer's output
-/// (the backward's seed is ∂logits/∂z_L = I only then).
-fn classes(model: &Model) -> Result<usize> {
-    // ModelSpec::new checks that the last layer is dense without a ReLU.
-    Ok(model.spec.classes())
-}
-
 /// Buffers for `images` images (C rows each), seeded with the tiled identity, and the Jacobian [C·images, D_0].
 fn jacobian_buffers(gpu: &Gpu, model: &Model, images: usize) -> Result<(Activations, Tensor)> {
-    let c = classes(model)?;
+    // The seed ∂logits/∂z_L = I holds because ModelSpec::new requires linear logits (no final ReLU).
+    let c = model.spec.classes();
     let buf = model.activations(gpu, c * images);
     let seed: Vec<f32> = (0..c * images).flat_map(|r| (0..c).map(move |k| if r % c == k { 1.0 } else { 0.0 })).collect();
     gpu.write_f32(buf.delta.last().expect("an MLP has layers"), &seed)?;
@@ -51,7 +45,7 @@ fn record_jacobian(gpu: &Gpu, prog: &mut Program, model: &Model, buf: &Activatio
 /// J(x) for inputs given on the host ([n, D_0], already normalised): [n·C, D_0], rows i·C+k = ∂logit_k/∂x_i.
 /// (For tests and small checks; the data-set path below never reads a Jacobian back.)
 pub fn jacobians(gpu: &Gpu, model: &Model, inputs: &[f32]) -> Result<Vec<f32>> {
-    let (c, d0) = (classes(model)?, model.spec.input_len());
+    let (c, d0) = (model.spec.classes(), model.spec.input_len());
     if inputs.is_empty() || !inputs.len().is_multiple_of(d0) {
         return Err(Error::shape("jacobians", format!("{} input values are not whole rows of {d0}", inputs.len())));
     }
@@ -68,7 +62,7 @@ pub fn jacobians(gpu: &Gpu, model: &Model, inputs: &[f32]) -> Result<Vec<f32>> {
 /// σ_max(J(x_i)) for the first `n` images of `data` (normalised as in training), in order. `done(k)` is
 /// called after each chunk with the number of images finished (a progress bar).
 pub fn local_lipschitz(gpu: &Gpu, model: &Model, data: &GpuImages, n: usize, done: &dyn Fn(usize)) -> Result<Vec<f64>> {
-    let c = classes(model)?;
+    let c = model.spec.classes();
     if n == 0 || n > data.rows {
         return Err(Error::Other(format!("local Lipschitz constants: asked for {n} images, the set has {}", data.rows)));
     }

@@ -113,28 +113,8 @@ pub fn normalization(mean: &[f32], std: &[f32]) -> ([f32; 4], [f32; 4]) {
 /// index stream guarantees it; the wrapper cannot see GPU data).
 #[allow(clippy::too_many_arguments)]
 pub fn gather_normalize(gpu: &Gpu, prog: &mut Program, data: &GpuImages, indices: &Tensor, first: usize, mean: &[f32], std: &[f32], out_x: &Tensor, out_y: &Tensor) -> Result<()> {
-    const OP: &str = "gather_normalize";
-    let (batch, cols) = rows_of(OP, out_x)?;
-    if cols != data.row_len || out_x.dtype() != DType::F32 {
-        return Err(Error::shape(OP, format!("out_x is {:?}; rows of {} f32 expected", out_x.shape(), data.row_len)));
-    }
-    if out_y.len() != batch || out_y.dtype() != DType::U32 {
-        return Err(Error::shape(OP, format!("out_y is {:?} {:?}; [{batch}] u32 expected", out_y.shape(), out_y.dtype())));
-    }
-    if indices.dtype() != DType::U32 || first + batch > indices.len() {
-        return Err(Error::shape(OP, format!("batch {first}..{} outside the index stream of {}", first + batch, indices.len())));
-    }
-    let channels = data.row_len / data.plane;
-    if mean.len() != channels || std.len() != channels || std.iter().any(|&s| s <= 0.0) {
-        return Err(Error::shape(OP, format!("{channels} channels need {channels} means and positive stds")));
-    }
-    let (scale, shift) = normalization(mean, std);
-    let params = Params { batch: batch as u32, row_len: cols as u32, plane: data.plane as u32, first: first as u32, split_row: data.split_row as u32, width: 0, _pad: [0; 2], scale, shift };
-    let hi = data.parts.last().expect("at least one part");
-    let pipeline = gpu.pipeline(&GATHER_NORMALIZE, &[])?;
-    let args = [Arg::from(&data.parts[0]), Arg::from(hi), Arg::from(&data.labels), Arg::from(indices), Arg::from(out_x), Arg::from(out_y)];
-    prog.push(gpu.dispatch(&pipeline, &params, &args, gpu.grid_1d(((batch * cols) as u32).div_ceil(256)))?);
-    Ok(())
+    let params = check("gather_normalize", data, indices, first, mean, std, out_x, out_y)?;
+    dispatch(gpu, prog, &GATHER_NORMALIZE, params, data, indices, out_x, out_y, None)
 }
 
 /// The augmentation code of one image at one step: a pure function of (seed, step, image row), so every
@@ -150,27 +130,52 @@ pub fn augment_code(seed: u64, step: u64, row: u32) -> u32 {
     (dx | dy << 8 | flip << 16) as u32
 }
 
-/// As [`gather_normalize`] for square-or-not images of `width` columns, each row of the batch cropped
-/// and flipped as `codes[first + b]` says (see [`augment_code`] and gather.wgsl).
+/// As [`gather_normalize`] for images `width` pixels wide, each row of the batch cropped and flipped as
+/// `codes[first + b]` says (see [`augment_code`] and gather.wgsl).
 #[allow(clippy::too_many_arguments)]
 pub fn gather_augment(gpu: &Gpu, prog: &mut Program, data: &GpuImages, indices: &Tensor, codes: &Tensor, first: usize, width: usize, mean: &[f32], std: &[f32], out_x: &Tensor, out_y: &Tensor) -> Result<()> {
     const OP: &str = "gather_augment";
-    let mut local = Program::new();
-    // The shapes, channels and normalisation are checked as for the plain gather.
-    gather_normalize(gpu, &mut local, data, indices, first, mean, std, out_x, out_y)?;
-    let batch = rows_of(OP, out_x)?.0;
-    if codes.dtype() != DType::U32 || first + batch > codes.len() {
-        return Err(Error::shape(OP, format!("batch {first}..{} outside the augmentation stream of {}", first + batch, codes.len())));
+    let mut params = check(OP, data, indices, first, mean, std, out_x, out_y)?;
+    if codes.dtype() != DType::U32 || first + params.batch as usize > codes.len() {
+        return Err(Error::shape(OP, format!("batch {first}..{} outside the augmentation stream of {}", first + params.batch as usize, codes.len())));
     }
     if width == 0 || !data.plane.is_multiple_of(width) {
         return Err(Error::shape(OP, format!("a plane of {} pixels is not rows of width {width}", data.plane)));
     }
+    params.width = width as u32;
+    dispatch(gpu, prog, &GATHER_AUGMENT, params, data, indices, out_x, out_y, Some(codes))
+}
+
+/// Checks what both gathers take and returns their uniform parameters (`width` 0).
+#[allow(clippy::too_many_arguments)]
+fn check(op: &'static str, data: &GpuImages, indices: &Tensor, first: usize, mean: &[f32], std: &[f32], out_x: &Tensor, out_y: &Tensor) -> Result<Params> {
+    let (batch, cols) = rows_of(op, out_x)?;
+    if cols != data.row_len || out_x.dtype() != DType::F32 {
+        return Err(Error::shape(op, format!("out_x is {:?}; rows of {} f32 expected", out_x.shape(), data.row_len)));
+    }
+    if out_y.len() != batch || out_y.dtype() != DType::U32 {
+        return Err(Error::shape(op, format!("out_y is {:?} {:?}; [{batch}] u32 expected", out_y.shape(), out_y.dtype())));
+    }
+    if indices.dtype() != DType::U32 || first + batch > indices.len() {
+        return Err(Error::shape(op, format!("batch {first}..{} outside the index stream of {}", first + batch, indices.len())));
+    }
+    let channels = data.row_len / data.plane;
+    if mean.len() != channels || std.len() != channels || std.iter().any(|&s| s <= 0.0) {
+        return Err(Error::shape(op, format!("{channels} channels need {channels} means and positive stds")));
+    }
     let (scale, shift) = normalization(mean, std);
-    let params = Params { batch: batch as u32, row_len: data.row_len as u32, plane: data.plane as u32, first: first as u32, split_row: data.split_row as u32, width: width as u32, _pad: [0; 2], scale, shift };
+    Ok(Params { batch: batch as u32, row_len: cols as u32, plane: data.plane as u32, first: first as u32, split_row: data.split_row as u32, width: 0, _pad: [0; 2], scale, shift })
+}
+
+/// One invocation per output element; `codes` is bound for `gather_augment` only.
+#[allow(clippy::too_many_arguments)]
+fn dispatch(gpu: &Gpu, prog: &mut Program, def: &'static KernelDef, params: Params, data: &GpuImages, indices: &Tensor, out_x: &Tensor, out_y: &Tensor, codes: Option<&Tensor>) -> Result<()> {
     let hi = data.parts.last().expect("at least one part");
-    let pipeline = gpu.pipeline(&GATHER_AUGMENT, &[])?;
-    let args = [Arg::from(&data.parts[0]), Arg::from(hi), Arg::from(&data.labels), Arg::from(indices), Arg::from(out_x), Arg::from(out_y), Arg::from(codes)];
-    prog.push(gpu.dispatch(&pipeline, &params, &args, gpu.grid_1d(((batch * data.row_len) as u32).div_ceil(256)))?);
+    let pipeline = gpu.pipeline(def, &[])?;
+    let mut args = vec![Arg::from(&data.parts[0]), Arg::from(hi), Arg::from(&data.labels), Arg::from(indices), Arg::from(out_x), Arg::from(out_y)];
+    args.extend(codes.map(Arg::from));
+    let elements = params.batch * params.row_len;
+    prog.push(gpu.dispatch(&pipeline, &params, &args, gpu.grid_1d(elements.div_ceil(256)))?);
     Ok(())
 }
 

@@ -45,12 +45,13 @@ pub fn step(gpu: &Gpu, a: &StepArgs) -> Result<()> {
         "mnist" | "fashion-mnist" => {
             let kind: DatasetKind = a.dataset.parse()?;
             let (train, _) = mnist::load(&mnist::locate(dir, kind)?)?;
-            let n = train.pixels_per_image();
-            (train.images.clone(), train.labels_u32(), n, n, train.source)
+            let (n, labels) = (train.pixels_per_image(), train.labels_u32());
+            (train.images, labels, n, n, train.source)
         }
         _ => {
             let train = if a.dataset == "cifar10" { cifar::load(&cifar::locate(dir)?)?.train } else { svhn::load(&svhn::locate(dir)?)?.0 };
-            (train.images.clone(), train.labels_u32(), rgb::IMAGE_BYTES, rgb::SIDE * rgb::SIDE, train.source)
+            let labels = train.labels_u32();
+            (train.images, labels, rgb::IMAGE_BYTES, rgb::SIDE * rgb::SIDE, train.source)
         }
     };
     if a.batch > labels.len() {
