@@ -46,6 +46,10 @@ fn bad_settings_and_missing_data_are_clear_errors() {
     std::fs::create_dir_all(&empty).unwrap();
     let (ok, _, err) = pathprox(&["task1", "--iters", "1", "--data-dir", empty.to_str().unwrap(), "--runs-dir", empty.to_str().unwrap()]);
     assert!(!ok && err.contains("download") && !err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "missing data leaves no run directory behind");
+    let (ok, _, err) = pathprox(&["task3", "--dataset", "mnist", "--iters", "1", "--data-dir", "data", "--runs-dir", empty.to_str().unwrap()]);
+    assert!(!ok && err.contains("vgg19, which takes [3, 32, 32] inputs"), "{err}");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "a model that cannot take the data fails before any run directory is made");
     let (ok, _, err) = pathprox(&["task1", "--resume", empty.to_str().unwrap()]);
     assert!(!ok && err.contains("not a run directory"), "{err}");
 }

@@ -156,6 +156,12 @@ pub fn config(task: &str, o: &Overrides) -> Result<TrainConfig> {
         Method::parse(m)?;
     }
     c.validate()?;
+    // Before any run directory exists: the model must take the data set's images.
+    let (spec, colour) = (crate::nn::ModelSpec::by_name(&c.model)?, matches!(c.dataset.as_str(), "cifar10" | "svhn"));
+    let pixels = if colour { crate::data::rgb::IMAGE_BYTES } else { 28 * 28 };
+    if Normalization::of(&c.dataset).is_some() && spec.input_len() != pixels {
+        return Err(Error::Other(format!("{task} trains {}, which takes {:?} inputs; --dataset {} has images of {pixels} values", c.model, spec.input, c.dataset)));
+    }
     Ok(c)
 }
 
@@ -243,23 +249,26 @@ pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Optio
         let o = task5::Task5Overrides { base: o.clone(), ..Default::default() };
         return task5::run(gpu, &o, runs_root, resume, interrupt, progress);
     }
-    let (run, cfg) = match resume {
+    let (existing, cfg) = match resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;
             let cfg = run.read_config()?;
             progress.message(&format!("resuming {} in {}", cfg.task, dir.display()));
-            (run, cfg)
+            (Some(run), cfg)
         }
-        None => {
-            let cfg = config(task, o)?;
-            (RunDir::create(runs_root, &cfg.task)?, cfg)
-        }
+        None => (None, config(task, o)?),
     };
     let say = |s: &str| progress.message(s);
+    // The data first: a missing or unreadable data set leaves no empty run directory behind.
     let (data, info) = load_data(gpu, &cfg, &say)?;
-    if resume.is_none() {
-        run.write_config(&cfg, info)?;
-    }
+    let run = match existing {
+        Some(run) => run,
+        None => {
+            let run = RunDir::create(runs_root, &cfg.task)?;
+            run.write_config(&cfg, info)?;
+            run
+        }
+    };
     say(&format!(
         "{}: {} on {}, methods {}, batch {}, lr {}, λ {}, {} iterations, log every {}; run directory {}",
         cfg.task,
