@@ -1,6 +1,7 @@
 // gather.wgsl — builds a training batch on the GPU: rows of a u8 image set picked by an index stream,
 // normalised to f32 per channel, and their labels. The data set stays resident as bytes (4 per u32
 // word, 4× smaller than f32: MNIST's 60,000 images are 47 MB) and is never copied back.
+// A set of f32 values (the 2-D toy's points) is bound the same way, one value per word (`f32_values`).
 //
 // gather_augment adds CIFAR-10's training augmentation on the way (torchvision's RandomCrop(32, padding=4)
 // then RandomHorizontalFlip): each batch row has a code in `aug` (dx | dy << 8 | flip << 16, dx and dy
@@ -17,9 +18,9 @@ struct Params {
     first: u32,        // position of this batch in the index stream
     split_row: u32,    // rows [0, split_row) live in images_lo
     width: u32,        // gather_augment: image width W (H = plane / W)
-    _pad1: u32,
+    f32_values: u32,   // 1: each word is an f32 value (bit pattern), not four bytes
     _pad2: u32,
-    scale: vec4<f32>,  // per channel: x = byte · scale[c] + shift[c]  (i.e. (byte/255 − mean)/std)
+    scale: vec4<f32>,  // per channel: x = value · scale[c] + shift[c]  (bytes: (byte/255 − mean)/std)
     shift: vec4<f32>,
 }
 
@@ -36,17 +37,22 @@ const WG: u32 = 256u;
 
 const PAD: i32 = 4;
 
-fn byte_at(row: u32, col: u32) -> u32 {
+// The raw value at (row, col): a byte 0..255, or an f32 value.
+fn value_at(row: u32, col: u32) -> f32 {
+    let per_word = select(4u, 1u, p.f32_values == 1u);
     var word: u32;
     var at: u32;
     if (row < p.split_row) {
         at = row * p.row_len + col;
-        word = images_lo[at / 4u];
+        word = images_lo[at / per_word];
     } else {
         at = (row - p.split_row) * p.row_len + col;
-        word = images_hi[at / 4u];
+        word = images_hi[at / per_word];
     }
-    return (word >> ((at % 4u) * 8u)) & 0xFFu;
+    if (p.f32_values == 1u) {
+        return bitcast<f32>(word);
+    }
+    return f32((word >> ((at % 4u) * 8u)) & 0xFFu);
 }
 
 // One invocation per output element; the label is written by column 0's invocation.
@@ -58,7 +64,7 @@ fn gather_normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     let col = e % p.row_len;
     let row = indices[p.first + b];
     let c = min(col / p.plane, 3u);
-    out_x[e] = f32(byte_at(row, col)) * p.scale[c] + p.shift[c];
+    out_x[e] = value_at(row, col) * p.scale[c] + p.shift[c];
     if (col == 0u) { out_y[b] = labels[row]; }
 }
 
@@ -82,10 +88,10 @@ fn gather_augment(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     }
     let sx = x + i32(code & 0xFFu) - PAD;
     let sy = y + i32((code >> 8u) & 0xFFu) - PAD;
-    var byte = 0u;
+    var value = 0.0;
     if (sx >= 0 && sx < w && sy >= 0 && sy < h) {
-        byte = byte_at(row, c * p.plane + u32(sy) * p.width + u32(sx));
+        value = value_at(row, c * p.plane + u32(sy) * p.width + u32(sx));
     }
-    out_x[e] = f32(byte) * p.scale[c] + p.shift[c];
+    out_x[e] = value * p.scale[c] + p.shift[c];
     if (col == 0u) { out_y[b] = labels[row]; }
 }

@@ -1,5 +1,6 @@
-//! Batches from a resident u8 data set: gather rows by an index stream and normalise them
-//! (`shaders/gather.wgsl`), with the CPU reference. Tests: `tests/kernels/gather.rs`.
+//! Batches from a resident data set (u8 images, or f32 values such as the 2-D toy's points): gather rows
+//! by an index stream and normalise them (`shaders/gather.wgsl`), with the CPU reference. Tests:
+//! `tests/kernels/gather.rs`.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -32,7 +33,8 @@ struct Params {
     first: u32,
     split_row: u32,
     width: u32,
-    _pad: [u32; 2],
+    f32_values: u32,
+    _pad: u32,
     scale: [f32; 4],
     shift: [f32; 4],
 }
@@ -42,13 +44,23 @@ pub fn pack_u8(bytes: &[u8]) -> Vec<u32> {
     bytes.chunks(4).map(|c| c.iter().enumerate().fold(0u32, |w, (i, &b)| w | (b as u32) << (8 * i))).collect()
 }
 
-/// A u8 image set resident on the GPU: rows of `row_len` bytes in one or two parts, and u32 labels.
+/// How a resident set stores its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Values {
+    /// Bytes 0..255, four to a word, normalised as (byte/255 − mean)/std.
+    U8,
+    /// f32 values, one to a word, normalised as (value − mean)/std.
+    F32,
+}
+
+/// A data set resident on the GPU: rows of `row_len` values in one or two parts, and u32 labels.
 #[derive(Clone, Debug)]
 pub struct GpuImages {
     pub rows: usize,
     pub row_len: usize,
-    /// Bytes per channel plane (H·W); channels = row_len / plane (at most 4).
+    /// Values per channel plane (H·W); channels = row_len / plane (at most 4).
     pub plane: usize,
+    pub values: Values,
     pub parts: Vec<Tensor>,
     pub split_row: usize,
     pub labels: Tensor,
@@ -57,31 +69,47 @@ pub struct GpuImages {
 impl GpuImages {
     /// Uploads `images` ([rows, row_len] bytes) and `labels`, split in two parts if one binding cannot hold them.
     pub fn upload(gpu: &Gpu, images: &[u8], labels: &[u32], row_len: usize, plane: usize) -> Result<GpuImages> {
+        GpuImages::upload_as(gpu, images, Values::U8, labels, row_len, plane)
+    }
+
+    /// Uploads f32 rows ([rows, row_len] values, one channel) and `labels`.
+    pub fn upload_f32(gpu: &Gpu, values: &[f32], labels: &[u32], row_len: usize) -> Result<GpuImages> {
+        GpuImages::upload_as(gpu, bytemuck::cast_slice(values), Values::F32, labels, row_len, row_len)
+    }
+
+    /// `bytes` holds the rows' values as `values` says (1 or 4 bytes each).
+    fn upload_as(gpu: &Gpu, bytes: &[u8], values: Values, labels: &[u32], row_len: usize, plane: usize) -> Result<GpuImages> {
         const OP: &str = "GpuImages::upload";
+        let size = match values {
+            Values::U8 => 1,
+            Values::F32 => 4,
+        };
         if row_len == 0 || plane == 0 || !row_len.is_multiple_of(plane) || row_len / plane > 4 {
-            return Err(Error::shape(OP, format!("row length {row_len} must be 1 to 4 channel planes of {plane} bytes")));
+            return Err(Error::shape(OP, format!("row length {row_len} must be 1 to 4 channel planes of {plane} values")));
         }
-        if !images.len().is_multiple_of(row_len) || images.len() / row_len != labels.len() {
-            return Err(Error::shape(OP, format!("{} bytes of {row_len}-byte rows for {} labels", images.len(), labels.len())));
+        let row_bytes = row_len * size;
+        if !bytes.len().is_multiple_of(row_bytes) || bytes.len() / row_bytes != labels.len() {
+            return Err(Error::shape(OP, format!("{} values in rows of {row_len} for {} labels", bytes.len() / size, labels.len())));
         }
         let rows = labels.len();
         let max = gpu.limits.max_storage_buffer_binding_size as usize;
         // Part boundaries on rows whose byte offset is a multiple of 256 (any adapter's alignment).
-        let step = 256 / gcd(256, row_len);
-        let per_part = (max / row_len) / step * step;
+        let step = 256 / gcd(256, row_bytes);
+        let per_part = (max / row_bytes) / step * step;
         if per_part == 0 || rows.div_ceil(per_part) > 2 {
-            return Err(Error::Limit { op: OP, msg: format!("{} MB of images need more than two bindings", images.len() >> 20), limit: format!("{max} bytes per storage binding") });
+            return Err(Error::Limit { op: OP, msg: format!("{} MB of data need more than two bindings", bytes.len() >> 20), limit: format!("{max} bytes per storage binding") });
         }
         let split_row = rows.min(per_part);
-        let mut parts = vec![upload_bytes(gpu, &images[..split_row * row_len])?];
+        let mut parts = vec![upload_words(gpu, &bytes[..split_row * row_bytes])?];
         if split_row < rows {
-            parts.push(upload_bytes(gpu, &images[split_row * row_len..])?);
+            parts.push(upload_words(gpu, &bytes[split_row * row_bytes..])?);
         }
-        Ok(GpuImages { rows, row_len, plane, parts, split_row, labels: gpu.upload_u32(&[rows], labels)? })
+        Ok(GpuImages { rows, row_len, plane, values, parts, split_row, labels: gpu.upload_u32(&[rows], labels)? })
     }
 }
 
-fn upload_bytes(gpu: &Gpu, bytes: &[u8]) -> Result<Tensor> {
+/// Bytes as little-endian u32 words (the last one zero-padded).
+fn upload_words(gpu: &Gpu, bytes: &[u8]) -> Result<Tensor> {
     let words = pack_u8(bytes);
     gpu.upload_u32(&[words.len()], &words)
 }
@@ -98,11 +126,16 @@ fn rows_of(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
     }
 }
 
-/// Per-channel normalisation x = (byte/255 − mean[c]) / std[c], as scale and shift.
-pub fn normalization(mean: &[f32], std: &[f32]) -> ([f32; 4], [f32; 4]) {
+/// Per-channel normalisation x = (byte/255 − mean[c]) / std[c] (f32 values: (value − mean[c]) / std[c]),
+/// as scale and shift.
+pub fn normalization(values: Values, mean: &[f32], std: &[f32]) -> ([f32; 4], [f32; 4]) {
+    let unit = match values {
+        Values::U8 => 255.0,
+        Values::F32 => 1.0,
+    };
     let (mut scale, mut shift) = ([1.0; 4], [0.0; 4]);
     for c in 0..mean.len().min(4) {
-        scale[c] = 1.0 / (255.0 * std[c]);
+        scale[c] = 1.0 / (unit * std[c]);
         shift[c] = -mean[c] / std[c];
     }
     (scale, shift)
@@ -163,8 +196,9 @@ fn check(op: &'static str, data: &GpuImages, indices: &Tensor, first: usize, mea
     if mean.len() != channels || std.len() != channels || std.iter().any(|&s| s <= 0.0) {
         return Err(Error::shape(op, format!("{channels} channels need {channels} means and positive stds")));
     }
-    let (scale, shift) = normalization(mean, std);
-    Ok(Params { batch: batch as u32, row_len: cols as u32, plane: data.plane as u32, first: first as u32, split_row: data.split_row as u32, width: 0, _pad: [0; 2], scale, shift })
+    let (scale, shift) = normalization(data.values, mean, std);
+    let f32_values = (data.values == Values::F32) as u32;
+    Ok(Params { batch: batch as u32, row_len: cols as u32, plane: data.plane as u32, first: first as u32, split_row: data.split_row as u32, width: 0, f32_values, _pad: 0, scale, shift })
 }
 
 /// One invocation per output element; `codes` is bound for `gather_augment` only.
@@ -186,6 +220,15 @@ pub mod cpu {
         for &i in indices {
             let row = &images[i as usize * row_len..(i as usize + 1) * row_len];
             x.extend(row.iter().enumerate().map(|(col, &b)| (b as f64 / 255.0 - mean[col / plane]) / std[col / plane]));
+        }
+        (x, indices.iter().map(|&i| labels[i as usize]).collect())
+    }
+
+    /// As `gather_normalize` for f32 rows: (value − mean) / std.
+    pub fn gather_f32(values: &[f32], labels: &[u32], row_len: usize, indices: &[u32], mean: f64, std: f64) -> (Vec<f64>, Vec<u32>) {
+        let mut x = Vec::new();
+        for &i in indices {
+            x.extend(values[i as usize * row_len..(i as usize + 1) * row_len].iter().map(|&v| (v as f64 - mean) / std));
         }
         (x, indices.iter().map(|&i| labels[i as usize]).collect())
     }

@@ -31,6 +31,30 @@ fn gathers_and_normalises_rows_like_the_cpu() {
 }
 
 #[test]
+fn gathers_f32_rows_like_the_cpu() {
+    on_each_gpu(|gpu| {
+        let mut rng = Rng::new(33);
+        // The toy's 2-D points, and an odd row length.
+        for (rows, row_len) in [(37, 2), (23, 7)] {
+            let values = rng.vec(rows * row_len, -3.0, 3.0);
+            let labels: Vec<u32> = (0..rows).map(|_| rng.below(2)).collect();
+            let data = GpuImages::upload_f32(gpu, &values, &labels, row_len).unwrap();
+            let stream: Vec<u32> = (0..2 * 11).map(|_| rng.below(rows as u32)).collect();
+            let indices = gpu.upload_u32(&[stream.len()], &stream).unwrap();
+            let (x, y) = (gpu.empty(&[11, row_len], DType::F32), gpu.empty(&[11], DType::U32));
+            gpu.poison(&x);
+            gpu.poison(&y);
+            let mut prog = Program::new();
+            gather::gather_normalize(gpu, &mut prog, &data, &indices, 11, &[0.25], &[1.5], &x, &y).unwrap();
+            gpu.run(&prog);
+            let (want_x, want_y) = cpu::gather_f32(&values, &labels, row_len, &stream[11..], 0.25, 1.5);
+            assert_close("gathered f32 rows", &gpu.to_vec_f32(&x).unwrap(), &want_x, 1e-6, 1e-6);
+            assert_eq!(gpu.to_vec_u32(&y).unwrap(), want_y);
+        }
+    });
+}
+
+#[test]
 fn a_set_too_large_for_one_binding_is_split_in_two() {
     let adapter = pollster::block_on(pathprox::gpu::adapter::list(&Default::default())).into_iter().next().unwrap();
     let mut limits = adapter.limits();
@@ -51,6 +75,18 @@ fn a_set_too_large_for_one_binding_is_split_in_two() {
     let (want_x, want_y) = cpu::gather_normalize(&images, &labels, row_len, row_len, &stream, &[0.0], &[1.0]);
     assert_close("split gather", &gpu.to_vec_f32(&x).unwrap(), &want_x, 1e-6, 1e-6);
     assert_eq!(gpu.to_vec_u32(&y).unwrap(), want_y);
+    // f32 rows split the same way: 100 rows of 16 values are 6,400 bytes.
+    let values: Vec<f32> = (0..rows * 16).map(|i| i as f32 - 7.5).collect();
+    let data = GpuImages::upload_f32(&gpu, &values, &labels, 16).unwrap();
+    assert_eq!(data.parts.len(), 2);
+    let stream = vec![0u32, 99, data.split_row as u32, data.split_row as u32 - 1, 50];
+    let indices = gpu.upload_u32(&[5], &stream).unwrap();
+    let x = gpu.empty(&[5, 16], DType::F32);
+    let mut prog = Program::new();
+    gather::gather_normalize(&gpu, &mut prog, &data, &indices, 0, &[0.0], &[1.0], &x, &y).unwrap();
+    gpu.run(&prog);
+    let (want_x, _) = cpu::gather_f32(&values, &labels, 16, &stream, 0.0, 1.0);
+    assert_close("split f32 gather", &gpu.to_vec_f32(&x).unwrap(), &want_x, 0.0, 0.0);
     // Three parts' worth is refused with a clear message.
     let big = vec![0u8; 3 * 4096 + 64];
     let e = GpuImages::upload(&gpu, &big, &vec![0; big.len() / 64], 64, 64).unwrap_err().to_string();
