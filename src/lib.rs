@@ -26,6 +26,8 @@ pub mod report;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tasks;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{Error, Result};
 pub use gpu::{AdapterChoice, Gpu, Tensor};

@@ -92,6 +92,78 @@ impl TaskArgs {
     }
 }
 
+/// `pathprox toy`: the points, the network and the run.
+#[derive(Args, Clone, Debug)]
+struct ToyArgs {
+    /// The point set: outliers (two clouds, some points inside the other class), moons or xor.
+    #[arg(long, default_value = "outliers")]
+    data: String,
+    /// Points before the outliers.
+    #[arg(long)]
+    points: Option<usize>,
+    /// Outliers: points placed in the other class's cloud (outliers) or with their label flipped.
+    #[arg(long)]
+    outliers: Option<usize>,
+    /// Standard deviation of the clouds, or of the jitter.
+    #[arg(long)]
+    noise: Option<f32>,
+    /// Hidden units.
+    #[arg(long)]
+    width: Option<usize>,
+    /// Learning rate γ (the paper: 0.1).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Regularisation strength λ.
+    #[arg(long)]
+    lambda: Option<f64>,
+    /// Full-batch iterations per method.
+    #[arg(long, default_value_t = pathprox::tasks::toy::DEFAULT_ITERS)]
+    iters: u64,
+    /// Iterations between log points.
+    #[arg(long, default_value_t = pathprox::tasks::toy::DEFAULT_LOG_EVERY)]
+    log_every: u64,
+    /// Seed of the points, the initialisation and the batch order.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Comma-separated methods (default: wd,pathprox).
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<String>>,
+    /// Where run directories are created.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Continue the run in this directory from its checkpoints (its settings are reused).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
+impl ToyArgs {
+    fn settings(&self) -> pathprox::train::toy::ToySettings {
+        let mut s = pathprox::train::toy::ToySettings::default();
+        s.data.dataset = self.data.clone();
+        s.data.points = self.points.unwrap_or(s.data.points);
+        s.data.outliers = self.outliers.unwrap_or(s.data.outliers);
+        s.data.noise = self.noise.unwrap_or(s.data.noise);
+        s.data.seed = self.seed.unwrap_or(s.data.seed);
+        s.width = self.width.unwrap_or(s.width);
+        s.lr = self.lr.unwrap_or(s.lr);
+        s.lambda = self.lambda.unwrap_or(s.lambda);
+        s
+    }
+}
+
+fn run_toy(cli: &Cli, args: &ToyArgs) -> pathprox::Result<()> {
+    use pathprox::tasks::{self, Start};
+    let start = match &args.resume {
+        Some(dir) => Start::Resume(dir),
+        None => Start::New(Box::new(tasks::toy::config(&args.settings(), args.iters, args.log_every, args.methods.clone())?)),
+    };
+    let gpu = open_gpu(cli)?;
+    install_interrupt()?;
+    let dir = tasks::train(&gpu, start, &args.runs_dir, &INTERRUPTED, &pathprox::tasks::progress::Bar::new())?;
+    println!("run directory: {}", dir.display());
+    Ok(())
+}
+
 /// Task 5's grid and sparsity levels, besides the common task settings.
 #[derive(Args, Clone, Debug)]
 struct Task5Args {
@@ -152,6 +224,9 @@ enum Command {
     /// Task 5: sparsity of wd, lasso, group lasso (MLP-3-800) and PathProx (MLP-3-800 factorized) over an
     /// lr × λ grid: train with pruning, cut to each sparsity level, retrain, test.
     Task5(Task5Args),
+    /// The paper's Fig. 2: a 2-D two-class toy with outliers, one hidden layer, trained full-batch with
+    /// weight decay and with PathProx from the same initialisation; writes figures/fig2-toy.png and the logs.
+    Toy(ToyArgs),
     /// Grid search (Table 1): every method over lr × λ, each method's best point by validation accuracy
     /// re-run with more seeds; writes sweep.jsonl, table1.md and figures/sweep.png.
     Sweep(SweepArgs),
@@ -285,6 +360,14 @@ enum Command {
         /// A run directory: config.json and one <method>.jsonl per method.
         run_dir: std::path::PathBuf,
     },
+    /// Serve a directory over HTTP on 127.0.0.1 (the browser demo: `web/build.sh`, then `pathprox serve`).
+    Serve {
+        /// The directory to serve.
+        #[arg(default_value = "web/dist")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+    },
 }
 
 fn choice(cli: &Cli) -> pathprox::Result<AdapterChoice> {
@@ -373,6 +456,7 @@ fn run(cli: Cli) -> pathprox::Result<()> {
         Command::Task4(args) => run_task(&cli, "task4", args)?,
         Command::Task5(args) => run_task5(&cli, args)?,
         Command::Sweep(args) => run_sweep(&cli, args)?,
+        Command::Toy(args) => run_toy(&cli, args)?,
         Command::Step { model, method, init, seed, data_dir, dataset, iters, batch, lr, lambda, out } => {
             let gpu = open_gpu(&cli)?;
             let args = pathprox::tasks::step::StepArgs {
@@ -465,6 +549,7 @@ fn run(cli: Cli) -> pathprox::Result<()> {
             }
             print!("\n{}", pathprox::report::summary_table(run_dir)?);
         }
+        Command::Serve { dir, port } => pathprox::tasks::serve::serve(dir, *port)?,
     }
     Ok(())
 }

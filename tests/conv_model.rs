@@ -10,8 +10,8 @@ mod common;
 
 use common::*;
 use pathprox::gpu::{Gpu, Program};
-use pathprox::nn::{Model, ModelSpec, ParamClass};
-use pathprox::ops::optim::{self, cpu};
+use pathprox::nn::{Model, ParamClass};
+use pathprox::ops::optim;
 use pathprox::train::method::{self, Method, Update};
 
 const LR: f64 = 0.1;
@@ -21,82 +21,6 @@ fn with_first_gpu(body: impl FnOnce(&Gpu)) {
     body(&gpu)
 }
 const LAMBDA: f64 = 0.05;
-
-/// Group (w layer, v layer) of `spec` over f64 parameters (declaration order), in the kernels' views.
-fn cpu_group(spec: &ModelSpec, p: &[Vec<f64>], (w, v): (usize, usize)) -> cpu::Group {
-    let shapes = spec.weight_shapes();
-    let (ws, vs) = (&shapes[w].0, &shapes[v].0);
-    cpu::Group {
-        w: p[2 * w].clone(),
-        w_bias: p[2 * w + 1].clone(),
-        v: p[2 * v].clone(),
-        v_bias: p[2 * v + 1].clone(),
-        units: ws[0],
-        fan_in: ws[1..].iter().product(),
-        a: vs[0],
-        c: vs[2..].iter().product(),
-    }
-}
-
-fn put_group(p: &mut [Vec<f64>], g: &cpu::Group, (w, v): (usize, usize)) {
-    p[2 * w] = g.w.clone();
-    p[2 * w + 1] = g.w_bias.clone();
-    p[2 * v] = g.v.clone();
-    p[2 * v + 1] = g.v_bias.clone();
-}
-
-/// One iteration of `method` as ALGORITHM.md writes it, in f64, from the loss gradients `loss_grads`.
-fn cpu_step(spec: &ModelSpec, classes: &[ParamClass], p: &[Vec<f64>], loss_grads: &[Vec<f64>], method: Method) -> Vec<Vec<f64>> {
-    let mut grads = loss_grads.to_vec();
-    // The penalties' sub-gradients (path norm over the groups, group lasso over every unit: on this net
-    // the units are the groups; lasso over every weight).
-    for &pair in &spec.groups {
-        let g = cpu_group(spec, p, pair);
-        let (gw, gv) = (grads[2 * pair.0].clone(), grads[2 * pair.1].clone());
-        let (mut gw, mut gv) = (gw, gv);
-        match method {
-            Method::PathNormSgd => cpu::penalty_grad(&g, LAMBDA, true, &mut gw, &mut gv),
-            Method::GroupLasso => cpu::penalty_grad(&g, LAMBDA, false, &mut gw, &mut gv),
-            _ => {}
-        }
-        (grads[2 * pair.0], grads[2 * pair.1]) = (gw, gv);
-    }
-    if method == Method::Lasso {
-        for (t, (g, &class)) in grads.iter_mut().zip(classes).enumerate() {
-            if class != ParamClass::Bias {
-                *g = cpu::lasso_grad(&p[t], g, LAMBDA);
-            }
-        }
-    }
-    let mut out: Vec<Vec<f64>> = p
-        .iter()
-        .zip(&grads)
-        .zip(classes)
-        .map(|((t, g), &class)| {
-            let decay = match method {
-                Method::WeightDecay | Method::WeightDecayNorm => class != ParamClass::Bias,
-                Method::PathProx { .. } | Method::PathNormSgd => class == ParamClass::OtherWeight,
-                Method::Lasso | Method::GroupLasso => false,
-            };
-            cpu::sgd_update(t, g, LR, LAMBDA, decay)
-        })
-        .collect();
-    let mut groups: Vec<cpu::Group> = spec.groups.iter().map(|&pair| cpu_group(spec, &out, pair)).collect();
-    match method {
-        Method::PathProx { balance } => {
-            if balance {
-                cpu::balance(&mut groups);
-            }
-            groups.iter_mut().for_each(|g| cpu::pathprox_step(g, LR, LAMBDA));
-        }
-        Method::WeightDecayNorm => groups.iter_mut().for_each(cpu::project_w),
-        _ => {}
-    }
-    for (g, &pair) in groups.iter().zip(&spec.groups) {
-        put_group(&mut out, g, pair);
-    }
-    out
-}
 
 fn gpu_step(gpu: &Gpu, model: &Model, x: &[f32], labels: &[u32], method: Method) -> Vec<Vec<f32>> {
     let buf = model.activations(gpu, labels.len());
@@ -152,7 +76,7 @@ fn one_step_of_each_method_on_a_conv_net_matches_algorithm_md_in_f64() {
         for method in methods {
             model.store.upload(gpu, &params).unwrap();
             let got = gpu_step(gpu, &model, &x, &labels, method);
-            let want = cpu_step(&spec, &classes, &p64, &loss_grads, method);
+            let want = method_step_cpu(&spec, &classes, &p64, &loss_grads, method, LR, LAMBDA);
             for ((g, w), info) in got.iter().zip(&want).zip(&model.store.infos) {
                 assert_close(&format!("{} after one {} step", info.name, method.name()), g, w, 2e-6, 2e-4);
             }
@@ -161,7 +85,7 @@ fn one_step_of_each_method_on_a_conv_net_matches_algorithm_md_in_f64() {
                 assert!(dead, "the prox switches off unit 1 of group 0 (its v is below τ)");
             }
             if method == Method::WeightDecayNorm {
-                let g = cpu_group(&spec, &got.iter().map(|t| to_f64(t)).collect::<Vec<_>>(), (2, 3));
+                let g = group_cpu(&spec, &got.iter().map(|t| to_f64(t)).collect::<Vec<_>>(), (2, 3));
                 assert!((0..g.units).all(|i| (g.w_norm(i) - 1.0).abs() < 1e-5), "wd-wn leaves every w on the unit sphere");
             }
         }
@@ -202,7 +126,7 @@ fn balancing_leaves_the_conv_net_function_unchanged() {
         let moved = after_params[2].iter().zip(&params[2]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(moved > 1.0, "balancing rescaled group 0's v (largest change {moved})");
         let p = |ps: &[Vec<f32>]| ps.iter().map(|t| to_f64(t)).collect::<Vec<_>>();
-        let (g0, g1) = (cpu_group(&spec, &p(&after_params), (0, 1)), cpu_group(&spec, &p(&after_params), (2, 3)));
+        let (g0, g1) = (group_cpu(&spec, &p(&after_params), (0, 1)), group_cpu(&spec, &p(&after_params), (2, 3)));
         assert!((g0.path_norm() / g1.path_norm() - 1.0).abs() < 1e-4, "both groups end at the geometric mean");
         assert_close("logits after balancing", &logits(gpu), &to_f64(&before), 1e-5, 1e-4);
     });

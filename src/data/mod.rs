@@ -12,6 +12,7 @@
 //! - [`norm`]: each data set's per-channel normalisation.
 //! - [`npy`]: NumPy's `.npy` format; [`mnist_c`] and [`cifar10_c`]: the published corrupted test sets.
 //! - [`corrupt`]: `pathprox corrupt mnist`, MNIST-C's corruptions generated locally.
+//! - [`toy`]: the 2-D two-class point sets of the paper's Fig. 2 and the browser demo.
 
 pub mod cifar;
 pub mod cifar10_c;
@@ -27,6 +28,7 @@ pub mod npy;
 pub mod pickle;
 pub mod rgb;
 pub mod svhn;
+pub mod toy;
 
 pub use mnist::{Dataset, DatasetKind, Splits, TaskSplit};
 pub use norm::Normalization;

@@ -28,12 +28,18 @@ impl Normalization {
         Normalization { mean: vec![0.4377, 0.4438, 0.4728], std: vec![0.1980, 0.2010, 0.1970] }
     }
 
+    /// None: values used as they are (the 2-D toy's points).
+    pub fn identity(channels: usize) -> Self {
+        Normalization { mean: vec![0.0; channels], std: vec![1.0; channels] }
+    }
+
     /// The normalisation of a data set by its `--dataset` name.
     pub fn of(dataset: &str) -> Option<Self> {
         match dataset {
             "mnist" | "fashion-mnist" => Some(Normalization::mnist()),
             "cifar10" => Some(Normalization::cifar10()),
             "svhn" => Some(Normalization::svhn()),
+            "toy" => Some(Normalization::identity(1)),
             _ => None,
         }
     }

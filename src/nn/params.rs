@@ -116,6 +116,18 @@ impl ParamStore {
         gpu.write_f32(&self.params, &flat)
     }
 
+    /// Copies another store's parameters of the same layout, on the GPU (no read-back).
+    pub fn copy_from(&self, gpu: &Gpu, other: &ParamStore) -> Result<()> {
+        let layout = |s: &ParamStore| s.infos.iter().map(|i| (i.name.clone(), i.shape.clone(), i.offset)).collect::<Vec<_>>();
+        if layout(self) != layout(other) || self.params.len() != other.params.len() {
+            return Err(Error::shape("ParamStore::copy_from", "the two stores hold different parameters".to_string()));
+        }
+        let mut rec = crate::gpu::Recorder::new(gpu);
+        rec.copy(&other.params, &self.params);
+        rec.submit();
+        Ok(())
+    }
+
     /// Every parameter's values (declaration order), in one read-back.
     pub async fn download(&self, gpu: &Gpu) -> Result<Vec<Vec<f32>>> {
         Ok(split(&self.infos, &gpu.read_f32(&self.params).await?))

@@ -72,6 +72,12 @@ impl ModelSpec {
         ModelSpec::new(name, input.to_vec(), layers, Init::KaimingNormal, groups)
     }
 
+    /// The 2-D toy of Fig. 2: 2 → width (ReLU) → 2, the hidden units one PathProx group.
+    pub fn toy(width: usize) -> Self {
+        ModelSpec::mlp("toy", vec![2, width, 2], vec![true, false], vec![(0, 1)]).expect("a valid built-in model")
+    }
+
+    /// A built-in model by name: [`NAMES`], or `toy-<width>`.
     pub fn by_name(name: &str) -> Result<Self> {
         match name {
             "mlp-6-400" => Ok(ModelSpec::mlp_6_400()),
@@ -79,6 +85,10 @@ impl ModelSpec {
             "mlp-3-800" => Ok(ModelSpec::mlp_3_800()),
             "mlp-3-800-factorized" => Ok(ModelSpec::mlp_3_800_factorized()),
             "vgg19" => Ok(ModelSpec::vgg19()),
+            _ if name.starts_with(crate::train::toy::MODEL_PREFIX) => {
+                let width = name[crate::train::toy::MODEL_PREFIX.len()..].parse().ok().filter(|w| (1..=crate::train::toy::MAX_WIDTH).contains(w));
+                width.map(ModelSpec::toy).ok_or_else(|| Error::Other(format!("model '{name}': toy-<width> needs a width of 1 to {}", crate::train::toy::MAX_WIDTH)))
+            }
             _ => Err(Error::Other(format!("unknown model '{name}'; expected one of {}", NAMES.join(", ")))),
         }
     }

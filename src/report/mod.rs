@@ -28,6 +28,7 @@ pub mod heatmap;
 pub mod plot;
 pub mod summary;
 pub mod sweep;
+pub mod toy;
 #[cfg(not(target_arch = "wasm32"))]
 mod text;
 

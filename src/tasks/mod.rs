@@ -7,9 +7,11 @@ pub mod export;
 pub mod lipschitz;
 pub mod eval_corrupted;
 pub mod progress;
+pub mod serve;
 pub mod step;
 pub mod sweep;
 pub mod task5;
+pub mod toy;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -43,64 +45,7 @@ pub struct Overrides {
     pub max_rows: Option<usize>,
 }
 
-pub const TASKS: [&str; 5] = ["task1", "task2", "task3", "task4", "task5"];
-
-/// Iterations per epoch of Tasks 3 and 4 at batch 128 (45,000 CIFAR-10 and 67,257 SVHN training images;
-/// the last, partial batch of an epoch counts as one).
-pub const TASK3_EPOCH: u64 = 45_000u64.div_ceil(128);
-pub const TASK4_EPOCH: u64 = 67_257u64.div_ceil(128);
-/// Length of Tasks 3 and 4 in epochs, and the epochs at which the learning rate is multiplied by 0.1
-/// (ALGORITHM.md gives the milestones; the length, 160 epochs, is ours: the paper does not state it).
-pub const VGG_EPOCHS: u64 = 160;
-pub const VGG_MILESTONES: [u64; 2] = [80, 120];
-
-/// The paper's settings for a task (ALGORITHM.md, "Tasks and the reference settings").
-pub fn preset(task: &str) -> Result<TrainConfig> {
-    let base = |model: &str, lr: f64, iters: u64| TrainConfig {
-        task: task.to_string(),
-        model: model.to_string(),
-        methods: vec!["wd".into(), "pathprox".into()],
-        lr,
-        lambda: 1e-4,
-        batch: 200,
-        iters,
-        seed: 0,
-        log_every: 1000,
-        checkpoint_every: 1,
-        lr_milestones: vec![],
-        lr_gamma: 1.0,
-        dataset: "mnist".into(),
-        data_dir: None,
-        eval_batch: 1000,
-        prune: false,
-        max_rows: None,
-    };
-    match task {
-        // MLP-3-400 factorized on 100 images per class, batch 200, lr 0.3, λ 1e-4, 100k iterations.
-        "task1" => Ok(base("mlp-3-400-factorized", 0.3, 100_000)),
-        // MLP-6-400 on MNIST (55k/5k), batch 200, lr 0.1, λ 1e-4, 50k iterations.
-        "task2" => Ok(base("mlp-6-400", 0.1, 50_000)),
-        // One grid point of Task 5 (see `task5`): MNIST (55k/5k) with Task 2's batch and length, pruning
-        // every iteration; the grid sets lr, λ, the method and its model.
-        // VGG19 on CIFAR-10, batch 128, lr 0.1 (×0.1 at epochs 80 and 120), λ 1e-3; a log point per epoch.
-        "task3" | "task4" => {
-            let (epoch, dataset) = if task == "task3" { (TASK3_EPOCH, "cifar10") } else { (TASK4_EPOCH, "svhn") };
-            Ok(TrainConfig {
-                lambda: 1e-3,
-                batch: 128,
-                log_every: epoch,
-                lr_milestones: VGG_MILESTONES.iter().map(|e| e * epoch).collect(),
-                lr_gamma: 0.1,
-                dataset: dataset.into(),
-                // Activations of VGG19 are ≈ 1.3 MB per image: 250 rows keep an evaluation pass at ≈ 0.35 GB.
-                eval_batch: 250,
-                ..base("vgg19", 0.1, VGG_EPOCHS * epoch)
-            })
-        }
-        "task5" => Ok(TrainConfig { methods: task5::DEFAULT_METHODS.iter().map(|m| m.to_string()).collect(), prune: true, ..base("mlp-3-800", 0.01, task5::DEFAULT_ITERS) }),
-        _ => Err(Error::Other(format!("unknown task '{task}'; available: {}", TASKS.join(", ")))),
-    }
-}
+pub use crate::train::presets::{preset, TASK3_EPOCH, TASK4_EPOCH, TASKS, VGG_EPOCHS, VGG_MILESTONES};
 
 fn split_rule(task: &str) -> TaskSplit {
     if task == "task1" { TaskSplit::TASK1 } else { TaskSplit::TASK2 }
@@ -212,6 +157,9 @@ fn read_splits(cfg: &TrainConfig) -> Result<HostSplits> {
 /// Loads the task's splits and uploads them once: training images for batches, and the train,
 /// validation and test sets for the metrics.
 pub fn load_data(gpu: &Gpu, cfg: &TrainConfig, say: &dyn Fn(&str)) -> Result<(GpuData, serde_json::Value)> {
+    if cfg.dataset == "toy" {
+        return toy::load_data(gpu, cfg, say);
+    }
     let norm = Normalization::of(&cfg.dataset).ok_or_else(|| Error::Other(format!("unknown dataset '{}'", cfg.dataset)))?;
     let (sets, row_len, plane, width, note) = read_splits(cfg)?;
     if let Some(note) = &note {
@@ -249,14 +197,29 @@ pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Optio
         let o = task5::Task5Overrides { base: o.clone(), ..Default::default() };
         return task5::run(gpu, &o, runs_root, resume, interrupt, progress);
     }
-    let (existing, cfg) = match resume {
-        Some(dir) => {
+    let start = match resume {
+        Some(dir) => Start::Resume(dir),
+        None => Start::New(Box::new(config(task, o)?)),
+    };
+    train(gpu, start, runs_root, interrupt, progress)
+}
+
+/// A run to start with these settings, or the run in this directory to continue.
+pub enum Start<'p> {
+    New(Box<TrainConfig>),
+    Resume(&'p Path),
+}
+
+/// Trains every method of a run one after the other, then writes its figures and summary.
+pub fn train(gpu: &Gpu, start: Start, runs_root: &Path, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<PathBuf> {
+    let (existing, cfg) = match start {
+        Start::Resume(dir) => {
             let run = RunDir::open(dir)?;
             let cfg = run.read_config()?;
             progress.message(&format!("resuming {} in {}", cfg.task, dir.display()));
             (Some(run), cfg)
         }
-        None => (None, config(task, o)?),
+        Start::New(cfg) => (None, *cfg),
     };
     let say = |s: &str| progress.message(s);
     // The data first: a missing or unreadable data set leaves no empty run directory behind.
@@ -299,6 +262,9 @@ pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Optio
     println!("\n{}", crate::report::summary_table(&run.path)?);
     if cfg.task == "task1" {
         println!("\n{}", lipschitz::report(&lipschitz::run(gpu, &run.path, lipschitz::DEFAULT_SAMPLES, progress)?));
+    }
+    if cfg.task == "toy" {
+        say(&format!("Fig. 2: {}", toy::figure(gpu, &run.path, &cfg)?.display()));
     }
     if !diverged.is_empty() {
         return Err(Error::Diverged { methods: diverged.join(", "), run_dir: run.path });

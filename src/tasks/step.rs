@@ -76,6 +76,7 @@ pub fn step(gpu: &Gpu, a: &StepArgs) -> Result<()> {
         eval_batch: a.batch,
         prune: false,
         max_rows: None,
+        toy: None,
     };
     cfg.validate()?;
     let job = MethodRun::new(gpu, &cfg, method, &data, false)?;

@@ -38,14 +38,11 @@ use crate::train::prune::{self, Scope};
 use crate::train::rundir::RunDir;
 use crate::train::trainer::{self, GpuData, MethodRun, Outcome, Progress};
 
-/// Training iterations per grid point: Task 2's length. The paper's Task 5 numbers were lost with its
-/// formulas; Task 2 trains on the same data with the same batch, and PathProx's sparsity keeps growing
-/// over the whole run there (≈85% active units at 50k), so a shorter run would understate it.
-pub const DEFAULT_ITERS: u64 = 50_000;
+/// Training iterations per grid point, and the methods (`train::presets`, with every task's settings).
+pub use crate::train::presets::{TASK5_ITERS as DEFAULT_ITERS, TASK5_METHODS as DEFAULT_METHODS};
 /// Iterations of retraining at each sparsity level: about 7 epochs of the 55k training images at batch
 /// 200, enough for a pruned MNIST network to recover, and a small fraction of the training.
 pub const DEFAULT_RETRAIN_ITERS: u64 = 2_000;
-pub const DEFAULT_METHODS: [&str; 4] = ["wd", "lasso", "group-lasso", "pathprox"];
 pub const DEFAULT_LRS: [f64; 2] = [0.01, 0.03];
 pub const DEFAULT_LAMBDAS: [f64; 4] = [1e-4, 1e-3, 3e-3, 1e-2];
 /// Percent of units removed.

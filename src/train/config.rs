@@ -35,6 +35,9 @@ pub struct TrainConfig {
     /// Use at most this many rows of each of the training, validation and test sets (quick runs, tests).
     #[serde(default)]
     pub max_rows: Option<usize>,
+    /// `dataset` "toy": the 2-D points to generate (the paper's Fig. 2; `train::toy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toy: Option<crate::data::toy::ToyData>,
 }
 
 fn one() -> f64 {
@@ -102,6 +105,7 @@ mod tests {
             eval_batch: 1000,
             prune: false,
             max_rows: None,
+            toy: None,
         }
     }
 

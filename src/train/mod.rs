@@ -1,12 +1,13 @@
-//! Training: batch order, methods, metrics, checkpoints, run directories and the loop.
+//! Training: batch order, methods, metrics, checkpoints, run directories and the loop; the 2-D toy job.
 
 pub mod batches;
 pub mod checkpoint;
 pub mod config;
 pub mod eval;
 pub mod method;
+pub mod presets;
 pub mod prune;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod rundir;
-#[cfg(not(target_arch = "wasm32"))]
+pub mod toy;
 pub mod trainer;

@@ -12,15 +12,15 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use super::batches::BatchOrder;
 use super::checkpoint::Checkpoint;
 use super::config::TrainConfig;
-use super::eval::{EvalSet, Evaluator};
+use super::eval::{EvalSet, Evaluator, LogPoint};
 use super::method::{Method, Update};
 use super::prune::Pruner;
-use super::rundir::{LogPoint, RunDir};
+#[cfg(not(target_arch = "wasm32"))]
+use super::rundir::RunDir;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Program, Recorder};
 use crate::nn::{Model, ModelSpec};
@@ -29,6 +29,7 @@ use crate::ops::gather::{self, GpuImages};
 /// Steps recorded per submission, and submissions allowed in flight: enough to keep the GPU busy while
 /// the host records the next one, few enough for a responsive progress bar and Ctrl-C.
 const STEPS_PER_SUBMIT: u64 = 10;
+#[cfg(not(target_arch = "wasm32"))]
 const IN_FLIGHT: usize = 2;
 
 /// The data a run trains and evaluates on, resident on the GPU. `sets` are evaluated at every log point
@@ -86,9 +87,12 @@ pub fn load_into(gpu: &Gpu, model: &Model, ck: &Checkpoint, what: &str) -> Resul
     model.store.upload(gpu, &values)
 }
 
+/// One method's training on one model: the step program and everything it reads, built once. The same
+/// code steps natively (`train_method`) and in the browser (`web`), which cannot block: there the queue
+/// alone orders the work, and the metrics and checkpoints are awaited.
 pub struct MethodRun<'a> {
     gpu: &'a Gpu,
-    cfg: &'a TrainConfig,
+    cfg: TrainConfig,
     method: Method,
     model: Model,
     hyper: crate::Tensor,
@@ -106,7 +110,7 @@ pub struct MethodRun<'a> {
 
 impl<'a> MethodRun<'a> {
     /// Builds the model and every program. `init` = None: the seeded initialisation.
-    pub fn new(gpu: &'a Gpu, cfg: &'a TrainConfig, method: Method, data: &GpuData, shuffle: bool) -> Result<MethodRun<'a>> {
+    pub fn new(gpu: &'a Gpu, cfg: &TrainConfig, method: Method, data: &GpuData, shuffle: bool) -> Result<MethodRun<'a>> {
         let model = Model::new(gpu, ModelSpec::by_name(&cfg.model)?)?;
         if data.train.row_len != model.spec.input_len() {
             return Err(Error::Other(format!("{} takes inputs of {} values ({:?}); the training images have {}", cfg.model, model.spec.input_len(), model.spec.input, data.train.row_len)));
@@ -145,7 +149,21 @@ impl<'a> MethodRun<'a> {
         let evaluator = Evaluator::new(gpu, &model, &data.sets, cfg.eval_batch)?;
         let order = BatchOrder { rows: data.train.rows, batch: cfg.batch, seed: cfg.seed, shuffle };
         // `buf` and `update` live on inside the recorded programs (dispatches keep their tensors alive).
-        Ok(MethodRun { gpu, cfg, method, model, hyper, order, chunk_indices, chunk_codes, gathers, step_body, evaluator, pruner })
+        Ok(MethodRun { gpu, cfg: cfg.clone(), method, model, hyper, order, chunk_indices, chunk_codes, gathers, step_body, evaluator, pruner })
+    }
+
+    /// Changes the learning rate and λ from the next chunk of steps on (the browser's sliders).
+    pub fn set_rates(&mut self, lr: f64, lambda: f64) {
+        self.cfg.lr = lr;
+        self.cfg.lambda = lambda;
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    pub fn method(&self) -> Method {
+        self.method
     }
 
     pub fn model(&self) -> &Model {
@@ -188,6 +206,9 @@ impl<'a> MethodRun<'a> {
                 }
                 in_flight.push_back(rec.submit());
                 step += n;
+                // The browser cannot block: its queue runs the submissions in order, and the page paces
+                // itself by awaiting read-backs.
+                #[cfg(not(target_arch = "wasm32"))]
                 if in_flight.len() > IN_FLIGHT {
                     gpu.wait_for(in_flight.pop_front().expect("non-empty"))?;
                 }
@@ -197,7 +218,9 @@ impl<'a> MethodRun<'a> {
                     break;
                 }
             }
-            // The next chunk rewrites the index stream: everything reading it must be done first.
+            // The next chunk rewrites the index stream: everything reading it must be done first. (The
+            // queue writes it only after earlier submissions in any case; waiting also bounds memory.)
+            #[cfg(not(target_arch = "wasm32"))]
             if let Some(last) = in_flight.pop_back() {
                 gpu.wait_for(last)?;
             }
@@ -208,9 +231,15 @@ impl<'a> MethodRun<'a> {
         Ok(step)
     }
 
-    /// The metrics at the current parameters.
+    /// The metrics at the current parameters (blocking; natively).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn log_point(&self, iter: u64, steps_per_s: f64, wall_s: f64) -> Result<LogPoint> {
-        let m = pollster::block_on(self.evaluator.measure(self.gpu))?;
+        pollster::block_on(self.measure(iter, steps_per_s, wall_s))
+    }
+
+    /// The metrics at the current parameters.
+    pub async fn measure(&self, iter: u64, steps_per_s: f64, wall_s: f64) -> Result<LogPoint> {
+        let m = self.evaluator.measure(self.gpu).await?;
         let lambda = self.cfg.lambda;
         let at = |v: &Vec<f64>, i: usize| v.get(i).copied().unwrap_or(f64::NAN);
         Ok(LogPoint {
@@ -231,8 +260,14 @@ impl<'a> MethodRun<'a> {
         })
     }
 
+    /// The parameters and what a resume needs (blocking; natively).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn checkpoint(&self, iter: u64, wall_s: f64) -> Result<Checkpoint> {
-        let values = pollster::block_on(self.model.store.download(self.gpu))?;
+        pollster::block_on(self.checkpoint_async(iter, wall_s))
+    }
+
+    pub async fn checkpoint_async(&self, iter: u64, wall_s: f64) -> Result<Checkpoint> {
+        let values = self.model.store.download(self.gpu).await?;
         let tuning = self.gpu.tuning_report().into_iter().map(|(k, i)| format!("{k}={i}")).collect::<Vec<_>>().join(";");
         Ok(checkpoint_of(
             &self.model,
@@ -255,6 +290,7 @@ pub fn preset_tuning(gpu: &Gpu, ck: &Checkpoint) {
 }
 
 /// Trains `method` as `cfg` says, logging into `run`; resumes from the run's checkpoint if there is one.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData, run: &RunDir, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<Outcome> {
     let name = method.name();
     let ck_path = run.checkpoint_path(name);
@@ -275,7 +311,7 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
         points = run.rewind_log(name, step)?;
         progress.message(&format!("{name}: resuming at iteration {step} from {}", ck_path.display()));
     }
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let wall = |wall0: f64| wall0 + started.elapsed().as_secs_f64();
     let mut last_checkpoint = resume.as_ref().map(|_| step);
     // The best-validation checkpoint (what `pathprox lipschitz` and the paper's evaluation use) is
@@ -299,7 +335,7 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
     let mut logs_since_checkpoint = 0;
     while step < cfg.iters {
         let target = cfg.next_stop(step);
-        let t = Instant::now();
+        let t = std::time::Instant::now();
         let reached = job.steps(step, target, interrupt, progress)?;
         let rate = (reached - step) as f64 / t.elapsed().as_secs_f64().max(1e-9);
         step = reached;

@@ -210,3 +210,86 @@ pub fn small_conv_spec() -> pathprox::nn::ModelSpec {
     let layers = vec![conv(4), conv(4), Pool(Pool2d::Max), conv(5), conv(4), Pool(Pool2d::Avg), Flatten, Dense { out: 3, relu: false }];
     ModelSpec::new("small-conv", vec![3, 6, 5], layers, Init::KaimingNormal, vec![(0, 1), (2, 3)]).unwrap()
 }
+
+// ---- the methods in f64 (ALGORITHM.md) ----------------------------------------------------------------
+use pathprox::nn::ParamClass;
+use pathprox::ops::optim::cpu;
+use pathprox::train::method::Method;
+
+/// Group (w layer, v layer) of `spec` over f64 parameters (declaration order), in the kernels' views.
+pub fn group_cpu(spec: &pathprox::nn::ModelSpec, p: &[Vec<f64>], (w, v): (usize, usize)) -> pathprox::ops::optim::cpu::Group {
+    let shapes = spec.weight_shapes();
+    let (ws, vs) = (&shapes[w].0, &shapes[v].0);
+    pathprox::ops::optim::cpu::Group {
+        w: p[2 * w].clone(),
+        w_bias: p[2 * w + 1].clone(),
+        v: p[2 * v].clone(),
+        v_bias: p[2 * v + 1].clone(),
+        units: ws[0],
+        fan_in: ws[1..].iter().product(),
+        a: vs[0],
+        c: vs[2..].iter().product(),
+    }
+}
+
+pub fn put_group(p: &mut [Vec<f64>], g: &pathprox::ops::optim::cpu::Group, (w, v): (usize, usize)) {
+    p[2 * w] = g.w.clone();
+    p[2 * w + 1] = g.w_bias.clone();
+    p[2 * v] = g.v.clone();
+    p[2 * v + 1] = g.v_bias.clone();
+}
+
+/// One iteration of `method` as ALGORITHM.md writes it, in f64, from the loss gradients `loss_grads`
+/// (`params` and `classes` in the store's declaration order), at learning rate `lr` and strength `lambda`.
+pub fn method_step_cpu(spec: &pathprox::nn::ModelSpec, classes: &[pathprox::nn::ParamClass], p: &[Vec<f64>], loss_grads: &[Vec<f64>], method: pathprox::train::method::Method, lr: f64, lambda: f64) -> Vec<Vec<f64>> {
+    let mut grads = loss_grads.to_vec();
+    // The penalties' sub-gradients (path norm over the groups, group lasso over every unit: on this net
+    // the units are the groups; lasso over every weight).
+    for &pair in &spec.groups {
+        let g = group_cpu(spec, p, pair);
+        let (gw, gv) = (grads[2 * pair.0].clone(), grads[2 * pair.1].clone());
+        let (mut gw, mut gv) = (gw, gv);
+        match method {
+            Method::PathNormSgd => cpu::penalty_grad(&g, lambda, true, &mut gw, &mut gv),
+            Method::GroupLasso => cpu::penalty_grad(&g, lambda, false, &mut gw, &mut gv),
+            _ => {}
+        }
+        (grads[2 * pair.0], grads[2 * pair.1]) = (gw, gv);
+    }
+    if method == Method::Lasso {
+        for (t, (g, &class)) in grads.iter_mut().zip(classes).enumerate() {
+            if class != ParamClass::Bias {
+                *g = cpu::lasso_grad(&p[t], g, lambda);
+            }
+        }
+    }
+    let mut out: Vec<Vec<f64>> = p
+        .iter()
+        .zip(&grads)
+        .zip(classes)
+        .map(|((t, g), &class)| {
+            let decay = match method {
+                Method::WeightDecay | Method::WeightDecayNorm => class != ParamClass::Bias,
+                Method::PathProx { .. } | Method::PathNormSgd => class == ParamClass::OtherWeight,
+                Method::Lasso | Method::GroupLasso => false,
+            };
+            cpu::sgd_update(t, g, lr, lambda, decay)
+        })
+        .collect();
+    let mut groups: Vec<pathprox::ops::optim::cpu::Group> = spec.groups.iter().map(|&pair| group_cpu(spec, &out, pair)).collect();
+    match method {
+        Method::PathProx { balance } => {
+            if balance {
+                cpu::balance(&mut groups);
+            }
+            groups.iter_mut().for_each(|g| cpu::pathprox_step(g, lr, lambda));
+        }
+        Method::WeightDecayNorm => groups.iter_mut().for_each(cpu::project_w),
+        _ => {}
+    }
+    for (g, &pair) in groups.iter().zip(&spec.groups) {
+        put_group(&mut out, g, pair);
+    }
+    out
+}
+
