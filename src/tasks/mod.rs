@@ -264,7 +264,7 @@ pub fn train(gpu: &Gpu, start: Start, runs_root: &Path, interrupt: &AtomicBool, 
         println!("\n{}", lipschitz::report(&lipschitz::run(gpu, &run.path, lipschitz::DEFAULT_SAMPLES, progress)?));
     }
     if cfg.task == "toy" {
-        say(&format!("Fig. 2: {}", toy::figure(gpu, &run.path, &cfg)?.display()));
+        say(&format!("Fig. 2: {}", toy::figure(gpu, &run.path, &cfg, &say)?.display()));
     }
     if !diverged.is_empty() {
         return Err(Error::Diverged { methods: diverged.join(", "), run_dir: run.path });

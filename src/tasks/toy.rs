@@ -49,8 +49,9 @@ pub fn load_data(gpu: &Gpu, cfg: &TrainConfig, say: &dyn Fn(&str)) -> Result<(Gp
     Ok((toy::gpu_data(gpu, &set)?, info))
 }
 
-/// Draws Fig. 2 from the run's final checkpoints: one panel per method that has one.
-pub fn figure(gpu: &Gpu, run_path: &Path, cfg: &TrainConfig) -> Result<PathBuf> {
+/// Draws Fig. 2 from the run's final checkpoints: one panel per method that has one; says each method's
+/// train accuracy, active units and band (the share of the plane where 0.25 < p < 0.75).
+pub fn figure(gpu: &Gpu, run_path: &Path, cfg: &TrainConfig, say: &dyn Fn(&str)) -> Result<PathBuf> {
     let run = RunDir::open(run_path)?;
     let d = cfg.toy.as_ref().ok_or_else(|| Error::Other("a toy run's settings have no toy data".into()))?;
     let set = d.generate()?;
@@ -67,9 +68,11 @@ pub fn figure(gpu: &Gpu, run_path: &Path, cfg: &TrainConfig) -> Result<PathBuf> 
         let units = pollster::block_on(toy::units(gpu, &model))?;
         let active = units.iter().filter(|u| u.strength > 0.0).count();
         let correct = toy::accuracy(&set, &pollster::block_on(Probe::new(gpu, &model, &set.xy)?.probabilities(gpu))?);
+        let band = toy::band(&probabilities, FIGURE_PIXELS);
+        say(&format!("{}: train accuracy {:.1} %, {active} of {} units active, 0.25 < p < 0.75 on {:.1} % of the square |x|, |y| ≤ {}", crate::report::display_name(name), 100.0 * correct, units.len(), 100.0 * band, toy::BAND_HALF_SIDE));
         panels.push(Panel {
             title: crate::report::display_name(name),
-            caption: format!("train acc. {:.1} %, {active}/{} units active", 100.0 * correct, units.len()),
+            caption: format!("acc. {:.1} %, {active}/{} units, band {:.1} %", 100.0 * correct, units.len(), 100.0 * band),
             pixels: FIGURE_PIXELS,
             probabilities,
         });

@@ -38,7 +38,7 @@ impl Default for ToySettings {
 }
 
 pub const DEFAULT_WIDTH: usize = 64;
-pub const DEFAULT_LAMBDA: f64 = 3e-3;
+pub const DEFAULT_LAMBDA: f64 = 3e-2;
 /// Model names `toy-<width>` (`ModelSpec::by_name`).
 pub const MODEL_PREFIX: &str = "toy-";
 pub const MAX_WIDTH: usize = 4096;
@@ -130,6 +130,18 @@ impl Probe {
         let logits = gpu.read_f32(self.buf.logits()).await?;
         Ok(logits.chunks(2).map(|l| 1.0 / (1.0 + (l[0] - l[1]).exp())).collect())
     }
+}
+
+/// Half the side of the square around the data (the clouds' centres ± 1) that [`band`] measures.
+pub const BAND_HALF_SIDE: f32 = 2.0;
+
+/// The share of the square |x|, |y| ≤ `BAND_HALF_SIDE` where 0.25 < p < 0.75, from the probabilities on
+/// a `pixels`-wide grid ([`grid_points`]): the band between the figure's blue and red lines where the
+/// data are (narrower: the outliers are handled better, the paper's reading of Fig. 2).
+pub fn band(p: &[f32], pixels: usize) -> f64 {
+    let xy = grid_points(pixels);
+    let inside: Vec<f32> = p.iter().zip(xy.chunks(2)).filter(|(_, q)| q[0].abs() <= BAND_HALF_SIDE && q[1].abs() <= BAND_HALF_SIDE).map(|(&v, _)| v).collect();
+    inside.iter().filter(|&&v| v > 0.25 && v < 0.75).count() as f64 / inside.len().max(1) as f64
 }
 
 /// The share of points on the right side of p = 0.5.
