@@ -80,7 +80,9 @@ impl Algo {
         if subgroup8 {
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 16, tn: 8 }, Algo::Subgroup { tm: 8, tn: 8 }, Algo::Subgroup { tm: 32, tn: 4 }]);
         }
-        if cpu {
+        if cpu && cfg!(target_arch = "wasm32") {
+            v.extend([Algo::Vec8, Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 8, tn: 8 }]);
+        } else if cpu {
             v.extend([Algo::Register { tm: 16, tn: 8 }, Algo::Vec8, Algo::Register { tm: 8, tn: 8 }]);
         } else {
             v.extend([Algo::Tiled { tm: 4, tn: 4 }, Algo::Tiled { tm: 8, tn: 4 }, Algo::Register { tm: 4, tn: 4 }]);

@@ -25,7 +25,15 @@ pub struct Engine {
 impl Engine {
     /// Asks the browser for a WebGPU adapter and device; rejects with the reason when there is none.
     pub async fn create() -> Result<Engine, JsError> {
-        let gpu = Gpu::new(&AdapterChoice::default()).await.map_err(js_error)?;
+        let gpu = Gpu::new(&AdapterChoice::default()).await.map_err(|e| match e {
+            // The native message advises Mesa packages; in a page the browser is what must change.
+            crate::Error::NoAdapter { backends } => JsError::new(&format!(
+                "this browser offered no WebGPU adapter ({backends}). WebGPU needs Chrome or Edge 113 or later \
+                 (on Linux: chromium --enable-unsafe-webgpu), Firefox 141 or later on Windows, or Safari 26; \
+                 check that hardware acceleration is on"
+            )),
+            e => js_error(e),
+        })?;
         // One device for the page's lifetime: leaking it gives the demos (and their recorded programs) a
         // 'static borrow, as the CLI's stack frame does natively.
         Ok(Engine { gpu: Box::leak(Box::new(gpu)) })
