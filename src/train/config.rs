@@ -87,26 +87,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> TrainConfig {
-        TrainConfig {
-            task: "t".into(),
-            model: "mlp-3-400-factorized".into(),
-            methods: vec!["wd".into()],
-            lr: 0.1,
-            lambda: 1e-4,
-            batch: 200,
-            iters: 2500,
-            seed: 0,
-            log_every: 1000,
-            checkpoint_every: 1,
-            lr_milestones: vec![1500],
-            lr_gamma: 0.1,
-            dataset: "mnist".into(),
-            data_dir: None,
-            eval_batch: 1000,
-            prune: false,
-            max_rows: None,
-            toy: None,
-        }
+        TrainConfig { lr: 0.1, iters: 2500, lr_milestones: vec![1500], lr_gamma: 0.1, ..crate::train::presets::preset("task1").unwrap() }
     }
 
     #[test]
