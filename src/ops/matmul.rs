@@ -1,6 +1,7 @@
 //! Matrix multiplication in the three forms training needs (A·B, Aᵀ·B, A·Bᵀ) with a fused epilogue
 //! (accumulate, bias, ReLU, ReLU-backward mask), its kernel variants, and the CPU reference.
-//! Shaders: `shaders/matmul_common.wgsl` + one of `matmul_sg` / `matmul_reg` / `matmul_tiled` / `matmul_vec`.
+//! Shaders: `shaders/matmul_common.wgsl` + one of `matmul_sg4` / `matmul_sg` / `matmul_reg` / `matmul_tiled` /
+//! `matmul_vec`.
 //! Tests: `tests/kernels/matmul.rs`.
 //!
 //! Which variant runs is measured per adapter and per problem shape (`Gpu::tune`): subgroup kernels
@@ -21,17 +22,21 @@ macro_rules! matmul_shader {
     };
 }
 
+pub static SHADER_SG4: Shader = matmul_shader!("matmul_sg4", true);
 pub static SHADER_SG: Shader = matmul_shader!("matmul_sg", true);
 pub static SHADER_REG: Shader = matmul_shader!("matmul_reg", false);
 pub static SHADER_TILED: Shader = matmul_shader!("matmul_tiled", false);
 pub static SHADER_VEC: Shader = matmul_shader!("matmul_vec", false);
 
 const BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+/// matmul_sg4 also reads A as vec4s through a second binding of the same buffer.
+const BINDINGS_SG4: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::Read];
+pub static MATMUL_SG4: KernelDef = KernelDef { shader: &SHADER_SG4, entry: "matmul", bindings: BINDINGS_SG4 };
 pub static MATMUL_SG: KernelDef = KernelDef { shader: &SHADER_SG, entry: "matmul", bindings: BINDINGS };
 pub static MATMUL_REG: KernelDef = KernelDef { shader: &SHADER_REG, entry: "matmul", bindings: BINDINGS };
 pub static MATMUL_TILED: KernelDef = KernelDef { shader: &SHADER_TILED, entry: "matmul", bindings: BINDINGS };
 pub static MATMUL_VEC: KernelDef = KernelDef { shader: &SHADER_VEC, entry: "matmul", bindings: BINDINGS };
-pub static KERNELS: &[&KernelDef] = &[&MATMUL_SG, &MATMUL_REG, &MATMUL_TILED, &MATMUL_VEC];
+pub static KERNELS: &[&KernelDef] = &[&MATMUL_SG4, &MATMUL_SG, &MATMUL_REG, &MATMUL_TILED, &MATMUL_VEC];
 
 /// Mirrors `Params` in matmul_common.wgsl.
 #[repr(C)]
@@ -53,10 +58,16 @@ const FLAG_RELU: u32 = 4;
 const FLAG_MASK: u32 = 8;
 const B_SCALAR: u32 = 0;
 const B_VEC4_ALONG_J: u32 = 1;
+const B_VEC4_ALONG_K: u32 = 2; // matmul_sg4 only
+const A_VEC4_ALONG_K: u32 = 1; // matmul_sg4's A_MODE
+const A_VEC4_ALONG_I: u32 = 2;
 
 /// A kernel variant: which shader, and its register-block size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algo {
+    /// `matmul_sg4`: 8-wide subgroups, both operands read as vec4s (lavapipe). Only for shapes where
+    /// they can be: see `Algo::fits`.
+    Subgroup4 { tm: u32, tn: u32 },
     /// `matmul_sg`: 8-wide subgroups (lavapipe). TM rows × TN columns per lane.
     Subgroup { tm: u32, tn: u32 },
     /// `matmul_reg`: register blocks, no subgroups, no workgroup memory (other CPU adapters, GL).
@@ -78,6 +89,7 @@ impl Algo {
     pub fn candidates_for(subgroup8: bool, cpu: bool) -> Vec<Algo> {
         let mut v = Vec::new();
         if subgroup8 {
+            v.extend([Algo::Subgroup4 { tm: 16, tn: 8 }, Algo::Subgroup4 { tm: 8, tn: 8 }]);
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 16, tn: 8 }, Algo::Subgroup { tm: 8, tn: 8 }, Algo::Subgroup { tm: 32, tn: 4 }]);
         }
         if cpu && cfg!(target_arch = "wasm32") {
@@ -99,12 +111,24 @@ impl Algo {
         let mut v = vec![Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 1, tn: 4 }, Algo::Tiled { tm: 4, tn: 4 }, Algo::Tiled { tm: 2, tn: 3 }, Algo::Vec8];
         if subgroup8 {
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 1, tn: 4 }, Algo::Subgroup { tm: 8, tn: 8 }]);
+            v.extend([Algo::Subgroup4 { tm: 16, tn: 8 }, Algo::Subgroup4 { tm: 4, tn: 4 }]);
         }
         v
     }
 
+    /// Whether this variant can compute this form and shape: matmul_sg4 reads A along k (needs K % 4 == 0)
+    /// or, transposed, along i (M % 4 == 0), and B along j (N % 4 == 0) or, transposed, along k (K % 4 == 0).
+    /// Every other variant takes any shape.
+    pub fn fits(self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize) -> bool {
+        match self {
+            Algo::Subgroup4 { .. } => (if trans_a { m } else { k }).is_multiple_of(4) && (if trans_b { k } else { n }).is_multiple_of(4),
+            _ => true,
+        }
+    }
+
     fn def(self) -> &'static KernelDef {
         match self {
+            Algo::Subgroup4 { .. } => &MATMUL_SG4,
             Algo::Subgroup { .. } => &MATMUL_SG,
             Algo::Register { .. } => &MATMUL_REG,
             Algo::Tiled { .. } => &MATMUL_TILED,
@@ -116,13 +140,15 @@ impl Algo {
     fn vec4_capable(self) -> bool {
         match self {
             Algo::Subgroup { tn, .. } | Algo::Register { tn, .. } => tn % 4 == 0,
-            Algo::Vec8 => true,
+            Algo::Vec8 | Algo::Subgroup4 { .. } => true,
             Algo::Tiled { .. } => false,
         }
     }
 
-    fn constants(self, b_mode: u32) -> Vec<(&'static str, u32)> {
+    /// The specialization constants; `a_mode` matters only to matmul_sg4.
+    fn constants(self, a_mode: u32, b_mode: u32) -> Vec<(&'static str, u32)> {
         match self {
+            Algo::Subgroup4 { tm, tn } => vec![("TM", tm), ("TN", tn), ("A_MODE", a_mode), ("B_MODE", b_mode)],
             Algo::Subgroup { tm, tn } | Algo::Register { tm, tn } => vec![("TM", tm), ("TN", tn), ("B_MODE", b_mode)],
             Algo::Tiled { tm, tn } => vec![("TM", tm), ("TN", tn)],
             Algo::Vec8 => vec![("B_MODE", b_mode)],
@@ -137,9 +163,13 @@ impl Algo {
         algos.extend(Algo::all_for(true));
         let mut out: Vec<(&'static KernelDef, Variant)> = Vec::new();
         for algo in algos {
-            let modes: &[u32] = if algo.vec4_capable() { &[B_SCALAR, B_VEC4_ALONG_J] } else { &[B_SCALAR] };
-            for &mode in modes {
-                let entry = (algo.def(), algo.constants(mode));
+            let modes: &[(u32, u32)] = match algo {
+                Algo::Subgroup4 { .. } => &[(A_VEC4_ALONG_K, B_VEC4_ALONG_J), (A_VEC4_ALONG_I, B_VEC4_ALONG_J), (A_VEC4_ALONG_K, B_VEC4_ALONG_K)],
+                _ if algo.vec4_capable() => &[(0, B_SCALAR), (0, B_VEC4_ALONG_J)],
+                _ => &[(0, B_SCALAR)],
+            };
+            for &(a_mode, b_mode) in modes {
+                let entry = (algo.def(), algo.constants(a_mode, b_mode));
                 if !out.iter().any(|(d, v)| std::ptr::eq(*d, entry.0) && *v == entry.1) {
                     out.push(entry);
                 }
@@ -151,7 +181,7 @@ impl Algo {
     /// Workgroups for an M×N output.
     fn grid(self, m: u32, n: u32) -> [u32; 3] {
         match self {
-            Algo::Subgroup { tm, tn } => [n.div_ceil(8 * tn), m.div_ceil(tm), 1],
+            Algo::Subgroup { tm, tn } | Algo::Subgroup4 { tm, tn } => [n.div_ceil(8 * tn), m.div_ceil(tm), 1],
             Algo::Register { tm, tn } => [n.div_ceil(tn).div_ceil(8), m.div_ceil(tm).div_ceil(8), 1],
             Algo::Tiled { tm, tn } => [n.div_ceil(16 * tn), m.div_ceil(16 * tm), 1],
             Algo::Vec8 => [n.div_ceil(8).div_ceil(8), m.div_ceil(8).div_ceil(8), 1],
@@ -251,6 +281,9 @@ impl<'t> MatMul<'t> {
     pub fn record(&self, gpu: &Gpu, prog: &mut Program, a: &Tensor, b: &Tensor, c: &Tensor) -> Result<()> {
         let (m, n, k) = self.dims(a, b, c)?;
         let algo = match self.algo {
+            Some(algo) if !algo.fits(self.trans_a, self.trans_b, m, n, k) => {
+                return Err(Error::shape("matmul", format!("{algo:?} cannot compute this form at M={m}, N={n}, K={k} (see Algo::fits)")));
+            }
             Some(algo) => algo,
             None => self.tuned_algo(gpu, m, n, k)?,
         };
@@ -263,7 +296,7 @@ impl<'t> MatMul<'t> {
     /// The fastest candidate for this form and shape on this adapter, timed on scratch tensors
     /// (never on the caller's, whose contents the timing runs would overwrite).
     fn tuned_algo(&self, gpu: &Gpu, m: usize, n: usize, k: usize) -> Result<Algo> {
-        let candidates = Algo::candidates(gpu);
+        let candidates: Vec<Algo> = Algo::candidates(gpu).into_iter().filter(|a| a.fits(self.trans_a, self.trans_b, m, n, k)).collect();
         let key = format!("matmul {}{} {m}x{n}x{k}", if self.trans_a { "T" } else { "N" }, if self.trans_b { "T" } else { "N" });
         let (ashape, bshape) = (if self.trans_a { [k, m] } else { [m, k] }, if self.trans_b { [n, k] } else { [k, n] });
         let mut scratch = None;
@@ -277,8 +310,12 @@ impl<'t> MatMul<'t> {
 
     #[allow(clippy::too_many_arguments)]
     fn build(&self, gpu: &Gpu, algo: Algo, a: &Tensor, b: &Tensor, c: &Tensor, m: usize, n: usize, k: usize) -> Result<Vec<Dispatch>> {
-        let b_mode = if !self.trans_b && n.is_multiple_of(4) && algo.vec4_capable() { B_VEC4_ALONG_J } else { B_SCALAR };
-        let pipeline = gpu.pipeline(algo.def(), &algo.constants(b_mode))?;
+        let (a_mode, b_mode) = match algo {
+            Algo::Subgroup4 { .. } => (if self.trans_a { A_VEC4_ALONG_I } else { A_VEC4_ALONG_K }, if self.trans_b { B_VEC4_ALONG_K } else { B_VEC4_ALONG_J }),
+            _ if !self.trans_b && n.is_multiple_of(4) && algo.vec4_capable() => (0, B_VEC4_ALONG_J),
+            _ => (0, B_SCALAR),
+        };
+        let pipeline = gpu.pipeline(algo.def(), &algo.constants(a_mode, b_mode))?;
         let flags = if self.accumulate { FLAG_ACCUMULATE } else { 0 }
             | if self.bias.is_some() { FLAG_BIAS } else { 0 }
             | if self.relu { FLAG_RELU } else { 0 }
@@ -292,7 +329,10 @@ impl<'t> MatMul<'t> {
             let params = Params { m: rows as u32, n: n as u32, k: k as u32, flags, a_si: a_si as u32, a_sk: a_sk as u32, b_sk: b_sk as u32, b_sj: b_sj as u32 };
             let whole = row == 0 && rows == m;
             let rows_of = |t: &Tensor, width: usize| if whole { Arg::from(t) } else { Arg::range(t, row * width, rows * width) };
-            let args = [rows_of(a, k), Arg::from(b), Arg::from(b), Arg::from(bias), if self.mask.is_some() { rows_of(mask, n) } else { Arg::from(mask) }, rows_of(c, n)];
+            let mut args = vec![rows_of(a, k), Arg::from(b), Arg::from(b), Arg::from(bias), if self.mask.is_some() { rows_of(mask, n) } else { Arg::from(mask) }, rows_of(c, n)];
+            if let Algo::Subgroup4 { .. } = algo {
+                args.push(rows_of(a, k));
+            }
             out.push(gpu.dispatch(&pipeline, &params, &args, algo.grid(rows as u32, n as u32))?);
         }
         Ok(out)

@@ -53,13 +53,23 @@ fn check(gpu: &pathprox::Gpu, rng: &mut Rng, case: &Case, algo: Option<Algo>, ep
 fn every_variant_and_form_matches_cpu_on_awkward_shapes() {
     on_each_gpu(|gpu| {
         let mut rng = Rng::new(7);
-        let shapes = [(1, 1, 1), (7, 33, 9), (33, 7, 401), (200, 36, 17), (401, 12, 33), (9, 401, 8), (25, 64, 200)];
+        // The last three are for matmul_sg4, which needs multiples of 4 (`Algo::fits`): K % 8 == 4, and
+        // M % 4 == 0 with K % 8 == 5 for its transposed A.
+        let shapes = [(1, 1, 1), (7, 33, 9), (33, 7, 401), (200, 36, 17), (401, 12, 33), (9, 401, 8), (25, 64, 200), (37, 20, 52), (12, 44, 13), (20, 36, 4)];
+        let mut sg4_cases = 0;
         for algo in Algo::all(gpu) {
             for &(m, n, k) in &shapes {
                 for (trans_a, trans_b) in [(false, false), (true, false), (false, true)] {
+                    if !algo.fits(trans_a, trans_b, m, n, k) {
+                        continue;
+                    }
+                    sg4_cases += matches!(algo, Algo::Subgroup4 { .. }) as usize;
                     check(gpu, &mut rng, &Case { m, n, k, trans_a, trans_b }, Some(algo), false);
                 }
             }
+        }
+        if gpu.fixed_subgroup_size() == Some(8) {
+            assert!(sg4_cases >= 20, "only {sg4_cases} cases reached matmul_sg4");
         }
     });
 }
@@ -70,7 +80,12 @@ fn epilogue_accumulate_bias_relu_mask_matches_cpu() {
         let mut rng = Rng::new(8);
         for algo in Algo::all(gpu) {
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true)] {
-                check(gpu, &mut rng, &Case { m: 37, n: 20, k: 19, trans_a, trans_b }, Some(algo), true);
+                // The second shape is one every variant can compute (matmul_sg4 needs multiples of 4).
+                for (m, n, k) in [(37, 20, 19), (36, 20, 20)] {
+                    if algo.fits(trans_a, trans_b, m, n, k) {
+                        check(gpu, &mut rng, &Case { m, n, k, trans_a, trans_b }, Some(algo), true);
+                    }
+                }
             }
         }
     });
@@ -129,5 +144,8 @@ fn shape_errors_are_reported_not_panicked() {
     assert!(e.contains("C"), "{e}");
     let e = MatMul::new().record(gpu, &mut prog, &gpu.zeros(&[12]), &b, &c).unwrap_err().to_string();
     assert!(e.contains("2-D"), "{e}");
+    // A variant forced on a shape it cannot compute (matmul_sg4 needs K % 4 == 0 here).
+    let e = MatMul::new().algo(Algo::Subgroup4 { tm: 16, tn: 8 }).record(gpu, &mut prog, &gpu.zeros(&[3, 5]), &gpu.zeros(&[5, 6]), &c).unwrap_err().to_string();
+    assert!(e.contains("cannot compute"), "{e}");
     assert!(prog.is_empty());
 }
