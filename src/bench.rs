@@ -174,11 +174,53 @@ pub fn vgg19_step(gpu: &Gpu, method: crate::train::method::Method) -> Result<(Ro
 /// steps; FLOPs count the forward, weight-gradient and (but for the first layer) input-gradient
 /// multiply-adds. Also returns the GPU bytes of parameters, gradients and activations.
 fn training_step(gpu: &Gpu, spec: crate::nn::ModelSpec, batch: usize, method: crate::train::method::Method, min_reps: usize) -> Result<(Row, u64)> {
+    let name = spec.name;
+    let flops_per_sample: f64 = spec.layer_macs().iter().enumerate().map(|(l, macs)| 2.0 * macs * if l == 0 { 2.0 } else { 3.0 }).sum();
+    let (prog, bytes) = training_step_program(gpu, spec, batch, method)?;
+    let seconds = time_program(gpu, &prog, min_reps)?;
+    Ok((Row { what: String::new(), shape: format!("{name}, B={batch}, {} dispatches", prog.len()), seconds, flops: flops_per_sample * batch as f64 }, bytes))
+}
+
+/// Where the time of one Task-1 step goes: each dispatch of the step timed on its own (its label, grid
+/// and milliseconds), in program order. The parts add up to a little more than the whole step, which
+/// overlaps nothing but pays no submission per dispatch.
+pub fn task1_step_profile(gpu: &Gpu, method: crate::train::method::Method) -> Result<Vec<(String, f64)>> {
+    let (prog, _) = training_step_program(gpu, crate::nn::ModelSpec::mlp_3_400_factorized(), 200, method)?;
+    let mut out = Vec::new();
+    for d in &prog.dispatches {
+        let seconds = time_dispatch(gpu, d)?;
+        out.push((format!("{} {:?}", d.label, d.workgroups), seconds));
+    }
+    Ok(out)
+}
+
+/// Seconds per run of one dispatch: best of three batches of ≥ ~0.1 s.
+fn time_dispatch(gpu: &Gpu, d: &crate::gpu::Dispatch) -> Result<f64> {
+    let run = |reps: usize| -> Result<f64> {
+        let t = Instant::now();
+        let mut rec = Recorder::new(gpu);
+        for _ in 0..reps {
+            rec.run(d);
+        }
+        rec.submit();
+        gpu.wait_idle()?;
+        Ok(t.elapsed().as_secs_f64() / reps as f64)
+    };
+    let reps = ((0.1 / run(1)?) as usize).clamp(3, 1000);
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        best = best.min(run(reps)?);
+    }
+    Ok(best)
+}
+
+/// The program of one training step (gather, forward, loss, backward, update) and the GPU bytes of
+/// parameters, gradients and activations.
+fn training_step_program(gpu: &Gpu, spec: crate::nn::ModelSpec, batch: usize, method: crate::train::method::Method) -> Result<(Program, u64)> {
     use crate::data::Normalization;
     use crate::nn::Model;
     use crate::ops::gather::{self, GpuImages};
     use crate::train::method::Update;
-    let name = spec.name;
     let model = Model::new(gpu, spec)?;
     model.init(gpu, 0)?;
     let buf = model.activations(gpu, batch);
@@ -211,11 +253,8 @@ fn training_step(gpu: &Gpu, spec: crate::nn::ModelSpec, batch: usize, method: cr
     model.forward(gpu, &mut prog, &buf)?;
     model.loss_and_backward(gpu, &mut prog, &buf)?;
     update.record(gpu, &mut prog, &model, &hyper)?;
-    let dispatches = prog.len();
-    let seconds = time_program(gpu, &prog, min_reps)?;
-    let flops: f64 = model.spec.layer_macs().iter().enumerate().map(|(l, macs)| 2.0 * batch as f64 * macs * if l == 0 { 2.0 } else { 3.0 }).sum();
     let bytes = model.store.params.bytes() + model.store.grads.bytes() + buf.bytes();
-    Ok((Row { what: String::new(), shape: format!("{name}, B={batch}, {dispatches} dispatches"), seconds, flops }, bytes))
+    Ok((prog, bytes))
 }
 
 /// Prints the Task-1 step rows: time per step, steps/s.

@@ -271,6 +271,9 @@ enum Command {
         /// Only the VGG19 training step (batch 128): seconds per step on a CPU adapter.
         #[arg(long, conflicts_with = "quick")]
         vgg19: bool,
+        /// Only where a Task-1 step's time goes: each of its dispatches timed on its own.
+        #[arg(long, conflicts_with_all = ["quick", "vgg19"])]
+        profile: bool,
     },
     /// Fetch a data set's official files (checksummed; files already present are kept).
     Download {
@@ -484,9 +487,22 @@ fn run(cli: Cli) -> pathprox::Result<()> {
                 println!("{}{}", if i == 0 { "* " } else { "  " }, adapter::describe(&a.get_info()));
             }
         }
-        Command::Bench { quick, vgg19 } => {
+        Command::Bench { quick, vgg19, profile } => {
             let gpu = open_gpu(&cli)?;
             use pathprox::train::method::Method;
+            if *profile {
+                println!("adapter: {}\nhost CPU: {}", gpu.describe(), pathprox::bench::host_cpu());
+                for method in [Method::WeightDecay, Method::PathProx { balance: true }] {
+                    let parts = pathprox::bench::task1_step_profile(&gpu, method)?;
+                    let total: f64 = parts.iter().map(|p| p.1).sum();
+                    println!("\ntask1 step ({}): {} dispatches, {:.3} ms in all", method.name(), parts.len(), total * 1e3);
+                    println!("{:<40} {:>10} {:>7}", "dispatch [grid]", "time (ms)", "share");
+                    for (what, s) in &parts {
+                        println!("{what:<40} {:>10.3} {:>6.1}%", s * 1e3, 100.0 * s / total);
+                    }
+                }
+                return Ok(());
+            }
             if !*vgg19 {
                 let mut rows = pathprox::bench::matmul_rows(&gpu, *quick)?;
                 rows.extend(pathprox::bench::conv2d_rows(&gpu, *quick)?);
