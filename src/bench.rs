@@ -142,7 +142,9 @@ pub fn host_cpu() -> String {
     let simd = ["avx512f", "avx2", "avx", "sse4_2", "asimd"].into_iter().find(|f| has(f)).unwrap_or("no SIMD flags found");
     let extra: Vec<&str> = ["fma", "avx512vl", "avx512_bf16", "amx_tile"].into_iter().filter(|f| has(f)).collect();
     let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{model}, {simd}{}{}, {threads} threads", if extra.is_empty() { "" } else { " + " }, extra.join(" "))
+    // Mesa's llvmpipe/lavapipe generate code for what this variable leaves (e.g. `avx`: no AVX-512).
+    let mesa = std::env::var("GALLIUM_OVERRIDE_CPU_CAPS").map(|v| format!("; Mesa told GALLIUM_OVERRIDE_CPU_CAPS={v}")).unwrap_or_default();
+    format!("{model}, {simd}{}{}, {threads} threads{mesa}", if extra.is_empty() { "" } else { " + " }, extra.join(" "))
 }
 
 pub fn print_table(gpu: &Gpu, rows: &[Row]) {
