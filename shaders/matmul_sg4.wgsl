@@ -12,7 +12,8 @@
 // Each lane owns a TM×TN block of C; the subgroup's 8 lanes share the TM rows and split 8·TN columns.
 // The block does not fit in registers, so the 8 steps of k run row by row (`row_steps`): each row's
 // accumulators stay in registers for 8 steps instead of going to the stack and back on every step.
-// Measured on lavapipe (Xeon, AVX-512): 1024³ 22-25 GFLOP/s against 12-15 for matmul_sg.
+// Measured on lavapipe (Xeon, AVX-512): 1024³ 21-25 GFLOP/s against 11-15 for matmul_sg. Without AVX-512
+// it is no faster than matmul_sg: there every float loaded costs ~9× more (benches/load_costs.rs).
 
 const TM: u32 = 16u;      // rows of C per lane (a multiple of 4)
 const TN: u32 = 8u;       // columns of C per lane (a multiple of 4)
