@@ -190,30 +190,10 @@ pub fn task1_step_profile(gpu: &Gpu, method: crate::train::method::Method) -> Re
     let (prog, _) = training_step_program(gpu, crate::nn::ModelSpec::mlp_3_400_factorized(), 200, method)?;
     let mut out = Vec::new();
     for d in &prog.dispatches {
-        let seconds = time_dispatch(gpu, d)?;
+        let seconds = gpu.time_dispatches(std::slice::from_ref(d))?;
         out.push((format!("{} {:?}", d.label, d.workgroups), seconds));
     }
     Ok(out)
-}
-
-/// Seconds per run of one dispatch: best of three batches of ≥ ~0.1 s.
-fn time_dispatch(gpu: &Gpu, d: &crate::gpu::Dispatch) -> Result<f64> {
-    let run = |reps: usize| -> Result<f64> {
-        let t = Instant::now();
-        let mut rec = Recorder::new(gpu);
-        for _ in 0..reps {
-            rec.run(d);
-        }
-        rec.submit();
-        gpu.wait_idle()?;
-        Ok(t.elapsed().as_secs_f64() / reps as f64)
-    };
-    let reps = ((0.1 / run(1)?) as usize).clamp(3, 1000);
-    let mut best = f64::INFINITY;
-    for _ in 0..3 {
-        best = best.min(run(reps)?);
-    }
-    Ok(best)
 }
 
 /// The program of one training step (gather, forward, loss, backward, update) and the GPU bytes of
