@@ -15,7 +15,7 @@
 // Measured on lavapipe (Xeon, AVX-512): 1024³ 21-25 GFLOP/s against 11-15 for matmul_sg. Without AVX-512
 // it is no faster than matmul_sg: there every float loaded costs ~9× more (benches/load_costs.rs).
 
-const TM: u32 = 16u;      // rows of C per lane (a multiple of 4)
+const TM: u32 = 16u;      // rows of C per lane (a multiple of 4, at most 48)
 const TN: u32 = 8u;       // columns of C per lane (a multiple of 4)
 const A_MODE: u32 = 1u;   // A_VEC4_ALONG_K or A_VEC4_ALONG_I
 const B_MODE: u32 = 1u;   // B_VEC4_ALONG_J (matmul_common.wgsl) or B_VEC4_ALONG_K
@@ -95,19 +95,35 @@ fn eight_steps(acc: ptr<function, Tile>, a_base: ptr<function, array<u32, TQ>>, 
     }
     var bb: BBlock;
     load_b(&bb, k0, steps, cols);
-    for (var q = 0u; q < TQ; q++) {
-        let v = av[q];
-        if (A_MODE == A_VEC4_ALONG_I) {
-            row_steps(acc, 4u * q, row_i(v.x), &bb);
-            row_steps(acc, 4u * q + 1u, row_i(v.y), &bb);
-            row_steps(acc, 4u * q + 2u, row_i(v.z), &bb);
-            row_steps(acc, 4u * q + 3u, row_i(v.w), &bb);
-        } else {
-            row_steps(acc, 4u * q, row_k0(v), &bb);
-            row_steps(acc, 4u * q + 1u, row_k1(v), &bb);
-            row_steps(acc, 4u * q + 2u, row_k2(v), &bb);
-            row_steps(acc, 4u * q + 3u, row_k3(v), &bb);
-        }
+    // Quad by quad, written out rather than looped: Mesa does not unroll a loop over 8 quads with this
+    // body, and then indexes the accumulators dynamically (through memory). Constant q keeps them in SSA.
+    quad_steps(acc, &av, 0u, &bb);
+    if (TQ > 1u) { quad_steps(acc, &av, 1u, &bb); }
+    if (TQ > 2u) { quad_steps(acc, &av, 2u, &bb); }
+    if (TQ > 3u) { quad_steps(acc, &av, 3u, &bb); }
+    if (TQ > 4u) { quad_steps(acc, &av, 4u, &bb); }
+    if (TQ > 5u) { quad_steps(acc, &av, 5u, &bb); }
+    if (TQ > 6u) { quad_steps(acc, &av, 6u, &bb); }
+    if (TQ > 7u) { quad_steps(acc, &av, 7u, &bb); }
+    if (TQ > 8u) { quad_steps(acc, &av, 8u, &bb); }
+    if (TQ > 9u) { quad_steps(acc, &av, 9u, &bb); }
+    if (TQ > 10u) { quad_steps(acc, &av, 10u, &bb); }
+    if (TQ > 11u) { quad_steps(acc, &av, 11u, &bb); }
+}
+
+// Rows 4q .. 4q+3 of the block += their A values (from quad q) · bb, eight steps each.
+fn quad_steps(acc: ptr<function, Tile>, av: ptr<function, AQuads>, q: u32, bb: ptr<function, BBlock>) {
+    let v = (*av)[q];
+    if (A_MODE == A_VEC4_ALONG_I) {
+        row_steps(acc, 4u * q, row_i(v.x), bb);
+        row_steps(acc, 4u * q + 1u, row_i(v.y), bb);
+        row_steps(acc, 4u * q + 2u, row_i(v.z), bb);
+        row_steps(acc, 4u * q + 3u, row_i(v.w), bb);
+    } else {
+        row_steps(acc, 4u * q, row_k0(v), bb);
+        row_steps(acc, 4u * q + 1u, row_k1(v), bb);
+        row_steps(acc, 4u * q + 2u, row_k2(v), bb);
+        row_steps(acc, 4u * q + 3u, row_k3(v), bb);
     }
 }
 

@@ -89,7 +89,7 @@ impl Algo {
     pub fn candidates_for(subgroup8: bool, cpu: bool) -> Vec<Algo> {
         let mut v = Vec::new();
         if subgroup8 {
-            v.extend([Algo::Subgroup4 { tm: 16, tn: 8 }, Algo::Subgroup4 { tm: 8, tn: 8 }]);
+            v.extend([Algo::Subgroup4 { tm: 16, tn: 8 }, Algo::Subgroup4 { tm: 32, tn: 8 }, Algo::Subgroup4 { tm: 8, tn: 8 }]);
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 16, tn: 8 }, Algo::Subgroup { tm: 8, tn: 8 }, Algo::Subgroup { tm: 32, tn: 4 }]);
         }
         if cpu && cfg!(target_arch = "wasm32") {
@@ -111,7 +111,7 @@ impl Algo {
         let mut v = vec![Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 1, tn: 4 }, Algo::Tiled { tm: 4, tn: 4 }, Algo::Tiled { tm: 2, tn: 3 }, Algo::Vec8];
         if subgroup8 {
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 1, tn: 4 }, Algo::Subgroup { tm: 8, tn: 8 }]);
-            v.extend([Algo::Subgroup4 { tm: 16, tn: 8 }, Algo::Subgroup4 { tm: 4, tn: 4 }]);
+            v.extend([Algo::Subgroup4 { tm: 32, tn: 8 }, Algo::Subgroup4 { tm: 4, tn: 4 }]);
         }
         v
     }
