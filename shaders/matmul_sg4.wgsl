@@ -12,8 +12,9 @@
 // Each lane owns a TM×TN block of C; the subgroup's 8 lanes share the TM rows and split 8·TN columns.
 // The block does not fit in registers, so the 8 steps of k run row by row (`row_steps`): each row's
 // accumulators stay in registers for 8 steps instead of going to the stack and back on every step.
-// Measured on lavapipe (Xeon, AVX-512): 1024³ 21-25 GFLOP/s against 11-15 for matmul_sg. Without AVX-512
-// it is no faster than matmul_sg: there every float loaded costs ~9× more (benches/load_costs.rs).
+// Measured on lavapipe (Xeon, AVX-512), alternating: 1024³ 30 GFLOP/s at 32×8 and 26 at 16×8, against 22
+// for matmul_sg (README, Benchmarks). Without AVX-512 it is no faster than matmul_sg: there every float
+// loaded costs ~9× more (benches/load_costs.rs).
 
 const TM: u32 = 16u;      // rows of C per lane (a multiple of 4, at most 48)
 const TN: u32 = 8u;       // columns of C per lane (a multiple of 4)
