@@ -66,7 +66,7 @@ const A_VEC4_ALONG_I: u32 = 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algo {
     /// `matmul_sg4`: 8-wide subgroups, both operands read as vec4s (lavapipe). Only for shapes where
-    /// they can be: see `Algo::fits`.
+    /// they can be: see `Algo::fits`. TM a multiple of 4 up to 48, TN a multiple of 4.
     Subgroup4 { tm: u32, tn: u32 },
     /// `matmul_sg`: 8-wide subgroups (lavapipe). TM rows × TN columns per lane.
     Subgroup { tm: u32, tn: u32 },
