@@ -55,7 +55,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }
 
 fn main() {
-    let gpu = Gpu::new_blocking(&AdapterChoice::default()).expect("no adapter");
+    let gpu = match Gpu::new_blocking(&AdapterChoice::default()) {
+        Ok(gpu) => gpu,
+        Err(e) => {
+            eprintln!("load_costs: {e}");
+            std::process::exit(1);
+        }
+    };
     println!("adapter: {}\nhost CPU: {}", gpu.describe(), pathprox::bench::host_cpu());
     let dev = &gpu.device;
     let n = 1024 * 1024 * 4;

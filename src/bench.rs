@@ -239,6 +239,16 @@ fn training_step_program(gpu: &Gpu, spec: crate::nn::ModelSpec, batch: usize, me
     Ok((prog, bytes))
 }
 
+/// Prints a step's profile (`task1_step_profile`): each dispatch's time and share of the total.
+pub fn print_profile(what: &str, parts: &[(String, f64)]) {
+    let total: f64 = parts.iter().map(|p| p.1).sum();
+    println!("\n{what}: {} dispatches, {:.3} ms in all", parts.len(), total * 1e3);
+    println!("{:<40} {:>10} {:>7}", "dispatch [grid]", "time (ms)", "share");
+    for (label, s) in parts {
+        println!("{label:<40} {:>10.3} {:>6.1}%", s * 1e3, 100.0 * s / total);
+    }
+}
+
 /// Prints the Task-1 step rows: time per step, steps/s.
 pub fn print_steps(rows: &[Row]) {
     println!();

@@ -494,12 +494,7 @@ fn run(cli: Cli) -> pathprox::Result<()> {
                 println!("adapter: {}\nhost CPU: {}", gpu.describe(), pathprox::bench::host_cpu());
                 for method in [Method::WeightDecay, Method::PathProx { balance: true }] {
                     let parts = pathprox::bench::task1_step_profile(&gpu, method)?;
-                    let total: f64 = parts.iter().map(|p| p.1).sum();
-                    println!("\ntask1 step ({}): {} dispatches, {:.3} ms in all", method.name(), parts.len(), total * 1e3);
-                    println!("{:<40} {:>10} {:>7}", "dispatch [grid]", "time (ms)", "share");
-                    for (what, s) in &parts {
-                        println!("{what:<40} {:>10.3} {:>6.1}%", s * 1e3, 100.0 * s / total);
-                    }
+                    pathprox::bench::print_profile(&format!("task1 step ({})", method.name()), &parts);
                 }
                 return Ok(());
             }
