@@ -109,3 +109,16 @@ fn grids_beyond_the_dimension_limit_fold_into_two_dimensions() {
         }
     });
 }
+
+#[test]
+fn a_preset_tuning_choice_past_the_candidate_list_is_decided_again() {
+    let gpu = first_gpu();
+    let gpu: &pathprox::gpu::Gpu = &gpu;
+    // As if resumed from a checkpoint of a build that offered 5 candidates where this one offers 2.
+    gpu.preset_tuning("test key past the end", 4);
+    let i = gpu.tune("test key past the end", 2, |_| Ok(Vec::new()));
+    assert!(i < 2, "choice {i} is not one of the 2 candidates");
+    // A preset choice inside the list is kept and nothing is built.
+    gpu.preset_tuning("test key inside", 1);
+    assert_eq!(gpu.tune("test key inside", 2, |_| panic!("a preset choice must not be timed")), 1);
+}

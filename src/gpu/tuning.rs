@@ -39,7 +39,11 @@ impl Gpu {
     /// Index of the fastest candidate for `key`; `build(i)` makes candidate i's dispatches (an error
     /// disqualifies it). With tuning off, or a single candidate, returns 0 without building anything.
     pub fn tune(&self, key: &str, candidates: usize, mut build: impl FnMut(usize) -> Result<Vec<Dispatch>>) -> usize {
-        if let Some(&i) = self.tuning.chosen.lock().unwrap().get(key) {
+        // A preset choice past the end of the list comes from a checkpoint of a build that offered more
+        // candidates for this key: it is decided again, as if it had not been preset.
+        if let Some(&i) = self.tuning.chosen.lock().unwrap().get(key)
+            && i < candidates
+        {
             return i;
         }
         let mut best = (f64::INFINITY, 0);

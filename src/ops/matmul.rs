@@ -61,6 +61,8 @@ const B_VEC4_ALONG_J: u32 = 1;
 const B_VEC4_ALONG_K: u32 = 2; // matmul_sg4 only
 const A_VEC4_ALONG_K: u32 = 1; // matmul_sg4's A_MODE
 const A_VEC4_ALONG_I: u32 = 2;
+/// Multiply-adds from which the largest register blocks are worth their compile time (1024×1024×512).
+const LARGE_MACS: usize = 1 << 29;
 
 /// A kernel variant: which shader, and its register-block size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +94,11 @@ impl Algo {
             v.extend([Algo::Subgroup4 { tm: 16, tn: 8 }, Algo::Subgroup4 { tm: 32, tn: 8 }, Algo::Subgroup4 { tm: 8, tn: 8 }]);
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 16, tn: 8 }, Algo::Subgroup { tm: 8, tn: 8 }, Algo::Subgroup { tm: 32, tn: 4 }]);
         }
+        if subgroup8 && cpu {
+            // lavapipe: at every shape of Task 1 (batches 20, 200 and 1000) the tuner picked a subgroup
+            // kernel, and timing the portable ones cost a tuned process ~7 s of compiling per form.
+            return v;
+        }
         if cpu && cfg!(target_arch = "wasm32") {
             v.extend([Algo::Vec8, Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 8, tn: 8 }]);
         } else if cpu {
@@ -122,6 +129,21 @@ impl Algo {
     pub fn fits(self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize) -> bool {
         match self {
             Algo::Subgroup4 { .. } => (if trans_a { m } else { k }).is_multiple_of(4) && (if trans_b { k } else { n }).is_multiple_of(4),
+            _ => true,
+        }
+    }
+
+    /// Whether timing this candidate can pay at this shape, on top of `fits`. Cold, lavapipe compiles
+    /// matmul_sg4 32×8 in ~22 s and matmul_sg 24×8 in ~13 s per form (Xeon, Mesa 22.3), and a tuned
+    /// process compiles every candidate it times: the big blocks are offered only where they were
+    /// measured to win (1024³ and up), and matmul_sg only where matmul_sg4 cannot compute (at the
+    /// shapes of Task 1 the tuner picked matmul_sg4 wherever it fits).
+    pub fn worth_timing(self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize) -> bool {
+        let large = m * n * k >= LARGE_MACS;
+        let sg4_fits = Algo::Subgroup4 { tm: 4, tn: 4 }.fits(trans_a, trans_b, m, n, k);
+        match self {
+            Algo::Subgroup4 { tm, .. } => sg4_fits && (tm <= 16 || large),
+            Algo::Subgroup { tm, .. } => !sg4_fits && (tm <= 16 || large),
             _ => true,
         }
     }
@@ -296,7 +318,7 @@ impl<'t> MatMul<'t> {
     /// The fastest candidate for this form and shape on this adapter, timed on scratch tensors
     /// (never on the caller's, whose contents the timing runs would overwrite).
     fn tuned_algo(&self, gpu: &Gpu, m: usize, n: usize, k: usize) -> Result<Algo> {
-        let candidates: Vec<Algo> = Algo::candidates(gpu).into_iter().filter(|a| a.fits(self.trans_a, self.trans_b, m, n, k)).collect();
+        let candidates: Vec<Algo> = Algo::candidates(gpu).into_iter().filter(|a| a.worth_timing(self.trans_a, self.trans_b, m, n, k)).collect();
         let key = format!("matmul {}{} {m}x{n}x{k}", if self.trans_a { "T" } else { "N" }, if self.trans_b { "T" } else { "N" });
         let (ashape, bshape) = (if self.trans_a { [k, m] } else { [m, k] }, if self.trans_b { [n, k] } else { [k, n] });
         let mut scratch = None;
