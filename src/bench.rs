@@ -147,6 +147,13 @@ pub fn host_cpu() -> String {
     format!("{model}, {simd}{}{}, {threads} threads{mesa}", if extra.is_empty() { "" } else { " + " }, extra.join(" "))
 }
 
+/// `gpu::adapter::slow_mesa_note` for this host's CPU (read from /proc/cpuinfo; none elsewhere).
+pub fn slow_mesa_note(gpu: &Gpu) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let flags = info.lines().find(|l| l.starts_with("flags")).and_then(|l| l.split_once(':'))?.1.to_string();
+    crate::gpu::adapter::slow_mesa_note(&gpu.info, &flags, std::env::var("GALLIUM_OVERRIDE_CPU_CAPS").ok().as_deref())
+}
+
 pub fn print_table(gpu: &Gpu, rows: &[Row]) {
     println!("adapter: {}", gpu.describe());
     println!("host CPU: {}", host_cpu());

@@ -87,6 +87,23 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({:?}, {:?}{})", info.name, info.backend, info.device_type, if driver.is_empty() { String::new() } else { format!(", {driver}") })
 }
 
+/// A note for users of lavapipe from Mesa before 25 on an x86 CPU without AVX-512 (`cpu_flags`: the
+/// `flags` line of /proc/cpuinfo; `override_caps`: `GALLIUM_OVERRIDE_CPU_CAPS`, which hides features from
+/// Mesa). Mesa 22.3 builds each storage-buffer load as a per-lane loop that, without AVX-512, goes through
+/// the stack: every kernel runs ~2–5× slower than with AVX-512. Mesa 25.0 does not (README, "Which Mesa").
+pub fn slow_mesa_note(info: &wgpu::AdapterInfo, cpu_flags: &str, override_caps: Option<&str>) -> Option<String> {
+    let is_lavapipe = info.backend == wgpu::Backend::Vulkan && info.device_type == wgpu::DeviceType::Cpu && info.name.contains("llvmpipe");
+    let mesa_major: u32 = info.driver_info.split("Mesa ").nth(1)?.split('.').next()?.parse().ok()?;
+    let avx512 = cpu_flags.split_whitespace().any(|f| f == "avx512f") && override_caps.is_none_or(|c| c.contains("avx512"));
+    let x86 = cpu_flags.split_whitespace().any(|f| f == "avx2" || f == "avx");
+    (is_lavapipe && mesa_major < 25 && x86 && !avx512).then(|| {
+        format!(
+            "lavapipe from Mesa {mesa_major} runs these kernels several times slower on a CPU without AVX-512; \
+             Mesa 25 does not (on Debian 12: apt-get install -t bookworm-backports mesa-vulkan-drivers; see README, \"Which Mesa\")"
+        )
+    })
+}
+
 /// Every adapter the search can see, best first.
 #[cfg(not(target_arch = "wasm32"))]
 pub async fn list(choice: &AdapterChoice) -> Vec<wgpu::Adapter> {
@@ -153,5 +170,29 @@ mod tests {
         assert_eq!(parse_backends("Vulkan, gl").unwrap(), wgpu::Backends::VULKAN | wgpu::Backends::GL);
         assert!(matches!(parse_backends("cuda"), Err(Error::UnknownBackend(n)) if n == "cuda"));
         assert!(parse_backends(" , ").is_err());
+    }
+
+    #[test]
+    fn slow_mesa_note_only_for_old_lavapipe_without_avx512() {
+        let info = |backend, device_type, name: &str, driver_info: &str| wgpu::AdapterInfo {
+            name: name.into(),
+            driver: "llvmpipe".into(),
+            driver_info: driver_info.into(),
+            ..wgpu::AdapterInfo::new(device_type, backend)
+        };
+        let (vk, cpu) = (wgpu::Backend::Vulkan, wgpu::DeviceType::Cpu);
+        let old = info(vk, cpu, "llvmpipe (LLVM 15.0.6, 256 bits)", "Mesa 22.3.6 (LLVM 15.0.6)");
+        let new = info(vk, cpu, "llvmpipe (LLVM 15.0.6, 256 bits)", "llvmpipe Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)");
+        let (avx2, avx512) = ("fpu sse avx avx2 fma", "fpu sse avx avx2 fma avx512f avx512vl");
+        assert!(slow_mesa_note(&old, avx2, None).is_some_and(|n| n.contains("Mesa 22") && n.contains("bookworm-backports")));
+        assert!(slow_mesa_note(&old, avx512, None).is_none());
+        assert!(slow_mesa_note(&old, avx512, Some("avx")).is_some(), "AVX-512 hidden from Mesa");
+        assert!(slow_mesa_note(&old, avx512, Some("avx512f")).is_none());
+        assert!(slow_mesa_note(&new, avx2, None).is_none());
+        assert!(slow_mesa_note(&old, "fp asimd", None).is_none(), "not x86");
+        let gl = info(wgpu::Backend::Gl, cpu, "llvmpipe (LLVM 15.0.6, 256 bits)", "4.5 (Core Profile) Mesa 22.3.6");
+        assert!(slow_mesa_note(&gl, avx2, None).is_none(), "measured on lavapipe only");
+        let gpu = info(vk, wgpu::DeviceType::DiscreteGpu, "AMD Radeon", "Mesa 22.3.6");
+        assert!(slow_mesa_note(&gpu, avx2, None).is_none());
     }
 }
