@@ -135,15 +135,15 @@ impl Algo {
 
     /// Whether timing this candidate can pay at this shape, on top of `fits`. Cold, lavapipe compiles
     /// matmul_sg4 32×8 in ~22 s and matmul_sg 24×8 in ~13 s per form (Xeon, Mesa 22.3), and a tuned
-    /// process compiles every candidate it times: the big blocks are offered only where they were
-    /// measured to win (1024³ and up), and matmul_sg only where matmul_sg4 cannot compute (at the
-    /// shapes of Task 1 the tuner picked matmul_sg4 wherever it fits).
+    /// process compiles every candidate it times: blocks of more than 128 accumulators are offered only
+    /// where they were measured to win (1024³ and up), and matmul_sg only where matmul_sg4 cannot
+    /// compute (at the shapes of Task 1 the tuner picked matmul_sg4 wherever it fits).
     pub fn worth_timing(self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize) -> bool {
         let large = m * n * k >= LARGE_MACS;
         let sg4_fits = Algo::Subgroup4 { tm: 4, tn: 4 }.fits(trans_a, trans_b, m, n, k);
         match self {
-            Algo::Subgroup4 { tm, .. } => sg4_fits && (tm <= 16 || large),
-            Algo::Subgroup { tm, .. } => !sg4_fits && (tm <= 16 || large),
+            Algo::Subgroup4 { tm, tn } => sg4_fits && (tm * tn <= 128 || large),
+            Algo::Subgroup { tm, tn } => !sg4_fits && (tm * tn <= 128 || large),
             _ => true,
         }
     }
@@ -424,6 +424,32 @@ pub mod cpu {
                 && mk[idx] <= 0.0 {
                     *v = 0.0;
                 }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lavapipe_times_big_blocks_only_on_big_problems_and_matmul_sg_only_where_sg4_cannot_compute() {
+        let timed = |t_a, t_b, m, n, k| -> Vec<Algo> { Algo::candidates_for(true, true).into_iter().filter(|a| a.worth_timing(t_a, t_b, m, n, k)).collect() };
+        // Task 1's first layer: matmul_sg4 fits, the problem is small.
+        assert_eq!(timed(false, true, 200, 400, 784), [Algo::Subgroup4 { tm: 16, tn: 8 }, Algo::Subgroup4 { tm: 8, tn: 8 }]);
+        // 1024³: the 32-row blocks too.
+        assert!(timed(false, false, 1024, 1024, 1024).contains(&Algo::Subgroup4 { tm: 32, tn: 8 }));
+        // K = 10 (the output layer's input gradient): matmul_sg4 cannot read A in quads, matmul_sg can.
+        let odd = timed(false, false, 200, 400, 10);
+        assert!(!odd.is_empty() && odd.iter().all(|a| matches!(a, Algo::Subgroup { .. }) && a.fits(false, false, 200, 400, 10)), "{odd:?}");
+        assert!(!odd.contains(&Algo::Subgroup { tm: 24, tn: 8 }));
+        // Every shape keeps at least one candidate, on every kind of adapter.
+        for (sg, cpu) in [(true, true), (true, false), (false, true), (false, false)] {
+            for (m, n, k) in [(1, 1, 1), (7, 33, 5), (2048, 2048, 2048), (10, 400, 200)] {
+                for (t_a, t_b) in [(false, false), (true, false), (false, true)] {
+                    assert!(Algo::candidates_for(sg, cpu).into_iter().any(|a| a.worth_timing(t_a, t_b, m, n, k)), "{sg} {cpu} {m}x{n}x{k}");
+                }
+            }
         }
     }
 }
