@@ -132,26 +132,18 @@ pub fn conv2d_rows(gpu: &Gpu, quick: bool) -> Result<Vec<Row>> {
 /// speed depends on it (lavapipe's generated code ran 5× slower on an AVX2-only Zen 3 than on an
 /// AVX-512 Zen 4 of the same machine kind), so a figure without it cannot be compared.
 pub fn host_cpu() -> String {
-    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
-        return format!("{} ({} threads)", std::env::consts::ARCH, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    use crate::gpu::adapter::{cpuinfo_field, mesa_cpu_override};
+    let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let (model, flags) = match (cpuinfo_field("model name"), cpuinfo_field("flags")) {
+        (None, None) => return format!("{} ({threads} threads)", std::env::consts::ARCH),
+        (model, flags) => (model.unwrap_or_else(|| std::env::consts::ARCH.to_string()), flags.unwrap_or_default()),
     };
-    let field = |key: &str| info.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string());
-    let model = field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let flags = field("flags").unwrap_or_default();
     let has = |f: &str| flags.split_whitespace().any(|x| x == f);
     let simd = ["avx512f", "avx2", "avx", "sse4_2", "asimd"].into_iter().find(|f| has(f)).unwrap_or("no SIMD flags found");
     let extra: Vec<&str> = ["fma", "avx512vl", "avx512_bf16", "amx_tile"].into_iter().filter(|f| has(f)).collect();
-    let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
     // Mesa's llvmpipe/lavapipe generate code for what this variable leaves (e.g. `avx`: no AVX-512).
-    let mesa = std::env::var("GALLIUM_OVERRIDE_CPU_CAPS").map(|v| format!("; Mesa told GALLIUM_OVERRIDE_CPU_CAPS={v}")).unwrap_or_default();
+    let mesa = mesa_cpu_override().map(|v| format!("; Mesa told GALLIUM_OVERRIDE_CPU_CAPS={v}")).unwrap_or_default();
     format!("{model}, {simd}{}{}, {threads} threads{mesa}", if extra.is_empty() { "" } else { " + " }, extra.join(" "))
-}
-
-/// `gpu::adapter::slow_mesa_note` for this host's CPU (read from /proc/cpuinfo; none elsewhere).
-pub fn slow_mesa_note(gpu: &Gpu) -> Option<String> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    let flags = info.lines().find(|l| l.starts_with("flags")).and_then(|l| l.split_once(':'))?.1.to_string();
-    crate::gpu::adapter::slow_mesa_note(&gpu.info, &flags, std::env::var("GALLIUM_OVERRIDE_CPU_CAPS").ok().as_deref())
 }
 
 pub fn print_table(gpu: &Gpu, rows: &[Row]) {

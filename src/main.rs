@@ -384,7 +384,7 @@ fn choice(cli: &Cli) -> pathprox::Result<AdapterChoice> {
 fn open_gpu(cli: &Cli) -> pathprox::Result<Gpu> {
     let gpu = Gpu::new_blocking(&choice(cli)?)?;
     eprintln!("using {}", gpu.describe());
-    if let Some(note) = pathprox::bench::slow_mesa_note(&gpu) {
+    if let Some(note) = adapter::slow_mesa_note_here(&gpu.info) {
         eprintln!("note: {note}");
     }
     Ok(gpu)

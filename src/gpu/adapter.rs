@@ -104,6 +104,23 @@ pub fn slow_mesa_note(info: &wgpu::AdapterInfo, cpu_flags: &str, override_caps: 
     })
 }
 
+/// `slow_mesa_note` for this host: its CPU flags from /proc/cpuinfo (no note where there is none).
+pub fn slow_mesa_note_here(info: &wgpu::AdapterInfo) -> Option<String> {
+    slow_mesa_note(info, &cpuinfo_field("flags")?, mesa_cpu_override().as_deref())
+}
+
+/// A field of the first processor in /proc/cpuinfo ("model name", "flags"); `None` where there is none.
+pub fn cpuinfo_field(key: &str) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string())
+}
+
+/// `GALLIUM_OVERRIDE_CPU_CAPS`: the CPU features Mesa's llvmpipe/lavapipe are told to use instead of
+/// the CPU's own (e.g. `avx` hides AVX-512).
+pub fn mesa_cpu_override() -> Option<String> {
+    std::env::var("GALLIUM_OVERRIDE_CPU_CAPS").ok()
+}
+
 /// Every adapter the search can see, best first.
 #[cfg(not(target_arch = "wasm32"))]
 pub async fn list(choice: &AdapterChoice) -> Vec<wgpu::Adapter> {
