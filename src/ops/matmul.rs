@@ -64,6 +64,12 @@ const A_VEC4_ALONG_I: u32 = 2;
 /// Multiply-adds from which the largest register blocks are worth their compile time (1024×1024×512).
 const LARGE_MACS: usize = 1 << 29;
 
+/// Whether A and B can be read in quads along the dimension matmul_sg4 reads them: A along k (K % 4 == 0)
+/// or, transposed, along i (M % 4 == 0); B along j (N % 4 == 0) or, transposed, along k (K % 4 == 0).
+fn quads_fit(trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize) -> bool {
+    (if trans_a { m } else { k }).is_multiple_of(4) && (if trans_b { k } else { n }).is_multiple_of(4)
+}
+
 /// A kernel variant: which shader, and its register-block size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algo {
@@ -128,7 +134,7 @@ impl Algo {
     /// Every other variant takes any shape.
     pub fn fits(self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize) -> bool {
         match self {
-            Algo::Subgroup4 { .. } => (if trans_a { m } else { k }).is_multiple_of(4) && (if trans_b { k } else { n }).is_multiple_of(4),
+            Algo::Subgroup4 { .. } => quads_fit(trans_a, trans_b, m, n, k),
             _ => true,
         }
     }
@@ -140,7 +146,7 @@ impl Algo {
     /// compute (at the shapes of Task 1 the tuner picked matmul_sg4 wherever it fits).
     pub fn worth_timing(self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize) -> bool {
         let large = m * n * k >= LARGE_MACS;
-        let sg4_fits = Algo::Subgroup4 { tm: 4, tn: 4 }.fits(trans_a, trans_b, m, n, k);
+        let sg4_fits = quads_fit(trans_a, trans_b, m, n, k);
         match self {
             Algo::Subgroup4 { tm, tn } => sg4_fits && (tm * tn <= 128 || large),
             Algo::Subgroup { tm, tn } => !sg4_fits && (tm * tn <= 128 || large),
