@@ -8,7 +8,8 @@
 //      along i (a_si == 1, M % 4 == 0, the Aᵀ·B form): lane l loads A(rows 4q .. 4q+3, k0 + l).
 //      Either way, TM/4 loads per 8 steps of k.
 //   B: along j (b_sj == 1, N % 4 == 0), TN/4 loads per step, or along k (b_sk == 1, K % 4 == 0, the
-//      A·Bᵀ form), TN loads per 4 steps.
+//      A·Bᵀ form), TN loads per 4 steps, or from column panels of 8·TN (B_PANELS: a copy made by
+//      matmul_panels.wgsl, any form and N; read like along j, with b_sk = 8·TN).
 // Each lane owns a TM×TN block of C; the subgroup's 8 lanes share the TM rows and split 8·TN columns.
 // The block does not fit in registers, so the 8 steps of k run row by row (`row_steps`): each row's
 // accumulators stay in registers for 8 steps instead of going to the stack and back on every step.
@@ -19,12 +20,13 @@
 const TM: u32 = 16u;      // rows of C per lane (a multiple of 4, at most 48)
 const TN: u32 = 8u;       // columns of C per lane (a multiple of 4)
 const A_MODE: u32 = 1u;   // A_VEC4_ALONG_K or A_VEC4_ALONG_I
-const B_MODE: u32 = 1u;   // B_VEC4_ALONG_J (matmul_common.wgsl) or B_VEC4_ALONG_K
+const B_MODE: u32 = 1u;   // B_VEC4_ALONG_J (matmul_common.wgsl), B_VEC4_ALONG_K or B_PANELS
 const SG: u32 = 8u;       // subgroup width this kernel is written for
 
 const A_VEC4_ALONG_K: u32 = 1u;
 const A_VEC4_ALONG_I: u32 = 2u;
 const B_VEC4_ALONG_K: u32 = 2u;
+const B_PANELS: u32 = 3u;
 const TQ: u32 = TM / 4u;        // quads of rows
 const TN4: u32 = TN / 4u;       // vec4s of columns
 
@@ -137,7 +139,14 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id
     // Every lane runs to the end: subgroupBroadcast needs all 8.
     var cols: array<u32, TN>;
     for (var j = 0u; j < TN; j++) {
-        if (B_MODE == B_VEC4_ALONG_J) { cols[j] = min(col0 + j, p.n - 4u + j % 4u); } else { cols[j] = min(col0 + j, p.n - 1u); }
+        if (B_MODE == B_PANELS) {
+            // Where the column starts in this block's panel; past N the panel holds zeros.
+            cols[j] = wid.x * p.k * SG * TN + lane * TN + j;
+        } else if (B_MODE == B_VEC4_ALONG_J) {
+            cols[j] = min(col0 + j, p.n - 4u + j % 4u);
+        } else {
+            cols[j] = min(col0 + j, p.n - 1u);
+        }
     }
     var a_base: array<u32, TQ>;   // where this lane's A quads start (see eight_steps)
     for (var q = 0u; q < TQ; q++) {

@@ -1,7 +1,7 @@
 //! Matrix multiplication in the three forms training needs (A·B, Aᵀ·B, A·Bᵀ) with a fused epilogue
 //! (accumulate, bias, ReLU, ReLU-backward mask), its kernel variants, and the CPU reference.
 //! Shaders: `shaders/matmul_common.wgsl` + one of `matmul_sg4` / `matmul_sg` / `matmul_reg` / `matmul_tiled` /
-//! `matmul_vec`.
+//! `matmul_vec`; `shaders/matmul_panels.wgsl` copies B into the column panels `Algo::Subgroup4Panels` reads.
 //! Tests: `tests/kernels/matmul.rs`.
 //!
 //! Which variant runs is measured per adapter and per problem shape (`Gpu::tune`): subgroup kernels
@@ -36,7 +36,9 @@ pub static MATMUL_SG: KernelDef = KernelDef { shader: &SHADER_SG, entry: "matmul
 pub static MATMUL_REG: KernelDef = KernelDef { shader: &SHADER_REG, entry: "matmul", bindings: BINDINGS };
 pub static MATMUL_TILED: KernelDef = KernelDef { shader: &SHADER_TILED, entry: "matmul", bindings: BINDINGS };
 pub static MATMUL_VEC: KernelDef = KernelDef { shader: &SHADER_VEC, entry: "matmul", bindings: BINDINGS };
-pub static KERNELS: &[&KernelDef] = &[&MATMUL_SG4, &MATMUL_SG, &MATMUL_REG, &MATMUL_TILED, &MATMUL_VEC];
+pub static SHADER_PANELS: Shader = Shader { name: "matmul_panels", source: include_str!("../../shaders/matmul_panels.wgsl"), subgroups: false };
+pub static PACK_PANELS: KernelDef = KernelDef { shader: &SHADER_PANELS, entry: "pack_panels", bindings: &[Access::Uniform, Access::Read, Access::ReadWrite] };
+pub static KERNELS: &[&KernelDef] = &[&MATMUL_SG4, &MATMUL_SG, &MATMUL_REG, &MATMUL_TILED, &MATMUL_VEC, &PACK_PANELS];
 
 /// Mirrors `Params` in matmul_common.wgsl.
 #[repr(C)]
@@ -59,6 +61,7 @@ const FLAG_MASK: u32 = 8;
 const B_SCALAR: u32 = 0;
 const B_VEC4_ALONG_J: u32 = 1;
 const B_VEC4_ALONG_K: u32 = 2; // matmul_sg4 only
+const B_PANELS: u32 = 3; // matmul_sg4 only: B copied into column panels first (matmul_panels.wgsl)
 const A_VEC4_ALONG_K: u32 = 1; // matmul_sg4's A_MODE
 const A_VEC4_ALONG_I: u32 = 2;
 /// Multiply-adds from which the largest register blocks are worth their compile time (1024×1024×512).
@@ -67,7 +70,11 @@ const LARGE_MACS: usize = 1 << 29;
 /// Whether A and B can be read in quads along the dimension matmul_sg4 reads them: A along k (K % 4 == 0)
 /// or, transposed, along i (M % 4 == 0); B along j (N % 4 == 0) or, transposed, along k (K % 4 == 0).
 fn quads_fit(trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize) -> bool {
-    (if trans_a { m } else { k }).is_multiple_of(4) && (if trans_b { k } else { n }).is_multiple_of(4)
+    a_quads_fit(trans_a, m, k) && (if trans_b { k } else { n }).is_multiple_of(4)
+}
+
+fn a_quads_fit(trans_a: bool, m: usize, k: usize) -> bool {
+    (if trans_a { m } else { k }).is_multiple_of(4)
 }
 
 /// A kernel variant: which shader, and its register-block size.
@@ -76,6 +83,10 @@ pub enum Algo {
     /// `matmul_sg4`: 8-wide subgroups, both operands read as vec4s (lavapipe). Only for shapes where
     /// they can be: see `Algo::fits`. TM a multiple of 4 up to 48, TN a multiple of 4.
     Subgroup4 { tm: u32, tn: u32 },
+    /// `matmul_sg4` reading B from a copy in column panels of 8·TN (`matmul_panels.wgsl`, one more
+    /// dispatch), so that a block's strip of B is contiguous: on lavapipe at 2048³ reading B in place cost
+    /// ~25% (pages and prefetch). Any B; A as for `Subgroup4`.
+    Subgroup4Panels { tm: u32, tn: u32 },
     /// `matmul_sg`: 8-wide subgroups (lavapipe). TM rows × TN columns per lane.
     Subgroup { tm: u32, tn: u32 },
     /// `matmul_reg`: register blocks, no subgroups, no workgroup memory (other CPU adapters, GL).
@@ -101,6 +112,9 @@ impl Algo {
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 16, tn: 8 }, Algo::Subgroup { tm: 8, tn: 8 }, Algo::Subgroup { tm: 32, tn: 4 }]);
         }
         if subgroup8 && cpu {
+            // B in panels: 16×8 beat 32×8 at 1024³ and 2048³ in each of three alternating rounds (Xeon,
+            // Mesa 22.3: 35.7-38.2 against 31.1-33.8 GFLOP/s at 2048³), and compiles in a third of the time.
+            v.push(Algo::Subgroup4Panels { tm: 16, tn: 8 });
             // lavapipe: at every shape of Task 1 (batches 20, 200 and 1000) the tuner picked a subgroup
             // kernel, and timing the portable ones cost a tuned process ~7 s of compiling per form.
             return v;
@@ -124,7 +138,7 @@ impl Algo {
         let mut v = vec![Algo::Register { tm: 16, tn: 8 }, Algo::Register { tm: 1, tn: 4 }, Algo::Tiled { tm: 4, tn: 4 }, Algo::Tiled { tm: 2, tn: 3 }, Algo::Vec8];
         if subgroup8 {
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 1, tn: 4 }, Algo::Subgroup { tm: 8, tn: 8 }]);
-            v.extend([Algo::Subgroup4 { tm: 32, tn: 8 }, Algo::Subgroup4 { tm: 4, tn: 4 }]);
+            v.extend([Algo::Subgroup4 { tm: 32, tn: 8 }, Algo::Subgroup4 { tm: 4, tn: 4 }, Algo::Subgroup4Panels { tm: 8, tn: 4 }]);
         }
         v
     }
@@ -135,6 +149,7 @@ impl Algo {
     pub fn fits(self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize) -> bool {
         match self {
             Algo::Subgroup4 { .. } => quads_fit(trans_a, trans_b, m, n, k),
+            Algo::Subgroup4Panels { .. } => a_quads_fit(trans_a, m, k),
             _ => true,
         }
     }
@@ -143,20 +158,22 @@ impl Algo {
     /// matmul_sg4 32×8 in ~22 s and matmul_sg 24×8 in ~13 s per form (Xeon, Mesa 22.3), and a tuned
     /// process compiles every candidate it times: blocks of more than 128 accumulators are offered only
     /// where they were measured to win (1024³ and up), and matmul_sg only where matmul_sg4 cannot
-    /// compute (at the shapes of Task 1 the tuner picked matmul_sg4 wherever it fits).
+    /// compute (at the shapes of Task 1 the tuner picked matmul_sg4 wherever it fits). Copying B into
+    /// panels pays only on large problems too.
     pub fn worth_timing(self, trans_a: bool, trans_b: bool, m: usize, n: usize, k: usize) -> bool {
         let large = m * n * k >= LARGE_MACS;
         let sg4_fits = quads_fit(trans_a, trans_b, m, n, k);
         match self {
             Algo::Subgroup4 { tm, tn } => sg4_fits && (tm * tn <= 128 || large),
             Algo::Subgroup { tm, tn } => !sg4_fits && (tm * tn <= 128 || large),
+            Algo::Subgroup4Panels { .. } => large && a_quads_fit(trans_a, m, k),
             _ => true,
         }
     }
 
     fn def(self) -> &'static KernelDef {
         match self {
-            Algo::Subgroup4 { .. } => &MATMUL_SG4,
+            Algo::Subgroup4 { .. } | Algo::Subgroup4Panels { .. } => &MATMUL_SG4,
             Algo::Subgroup { .. } => &MATMUL_SG,
             Algo::Register { .. } => &MATMUL_REG,
             Algo::Tiled { .. } => &MATMUL_TILED,
@@ -168,7 +185,7 @@ impl Algo {
     fn vec4_capable(self) -> bool {
         match self {
             Algo::Subgroup { tn, .. } | Algo::Register { tn, .. } => tn % 4 == 0,
-            Algo::Vec8 | Algo::Subgroup4 { .. } => true,
+            Algo::Vec8 | Algo::Subgroup4 { .. } | Algo::Subgroup4Panels { .. } => true,
             Algo::Tiled { .. } => false,
         }
     }
@@ -176,7 +193,7 @@ impl Algo {
     /// The specialization constants; `a_mode` matters only to matmul_sg4.
     fn constants(self, a_mode: u32, b_mode: u32) -> Vec<(&'static str, u32)> {
         match self {
-            Algo::Subgroup4 { tm, tn } => vec![("TM", tm), ("TN", tn), ("A_MODE", a_mode), ("B_MODE", b_mode)],
+            Algo::Subgroup4 { tm, tn } | Algo::Subgroup4Panels { tm, tn } => vec![("TM", tm), ("TN", tn), ("A_MODE", a_mode), ("B_MODE", b_mode)],
             Algo::Subgroup { tm, tn } | Algo::Register { tm, tn } => vec![("TM", tm), ("TN", tn), ("B_MODE", b_mode)],
             Algo::Tiled { tm, tn } => vec![("TM", tm), ("TN", tn)],
             Algo::Vec8 => vec![("B_MODE", b_mode)],
@@ -193,6 +210,7 @@ impl Algo {
         for algo in algos {
             let modes: &[(u32, u32)] = match algo {
                 Algo::Subgroup4 { .. } => &[(A_VEC4_ALONG_K, B_VEC4_ALONG_J), (A_VEC4_ALONG_I, B_VEC4_ALONG_J), (A_VEC4_ALONG_K, B_VEC4_ALONG_K)],
+                Algo::Subgroup4Panels { .. } => &[(A_VEC4_ALONG_K, B_PANELS), (A_VEC4_ALONG_I, B_PANELS)],
                 _ if algo.vec4_capable() => &[(0, B_SCALAR), (0, B_VEC4_ALONG_J)],
                 _ => &[(0, B_SCALAR)],
             };
@@ -209,7 +227,7 @@ impl Algo {
     /// Workgroups for an M×N output.
     fn grid(self, m: u32, n: u32) -> [u32; 3] {
         match self {
-            Algo::Subgroup { tm, tn } | Algo::Subgroup4 { tm, tn } => [n.div_ceil(8 * tn), m.div_ceil(tm), 1],
+            Algo::Subgroup { tm, tn } | Algo::Subgroup4 { tm, tn } | Algo::Subgroup4Panels { tm, tn } => [n.div_ceil(8 * tn), m.div_ceil(tm), 1],
             Algo::Register { tm, tn } => [n.div_ceil(tn).div_ceil(8), m.div_ceil(tm).div_ceil(8), 1],
             Algo::Tiled { tm, tn } => [n.div_ceil(16 * tn), m.div_ceil(16 * tm), 1],
             Algo::Vec8 => [n.div_ceil(8).div_ceil(8), m.div_ceil(8).div_ceil(8), 1],
@@ -339,6 +357,7 @@ impl<'t> MatMul<'t> {
     #[allow(clippy::too_many_arguments)]
     fn build(&self, gpu: &Gpu, algo: Algo, a: &Tensor, b: &Tensor, c: &Tensor, m: usize, n: usize, k: usize) -> Result<Vec<Dispatch>> {
         let (a_mode, b_mode) = match algo {
+            Algo::Subgroup4Panels { .. } => (if self.trans_a { A_VEC4_ALONG_I } else { A_VEC4_ALONG_K }, B_PANELS),
             Algo::Subgroup4 { .. } => (if self.trans_a { A_VEC4_ALONG_I } else { A_VEC4_ALONG_K }, if self.trans_b { B_VEC4_ALONG_K } else { B_VEC4_ALONG_J }),
             _ if !self.trans_b && n.is_multiple_of(4) && algo.vec4_capable() => (0, B_VEC4_ALONG_J),
             _ => (0, B_SCALAR),
@@ -349,22 +368,59 @@ impl<'t> MatMul<'t> {
             | if self.relu { FLAG_RELU } else { 0 }
             | if self.mask.is_some() { FLAG_MASK } else { 0 };
         let (a_si, a_sk) = if self.trans_a { (1, m) } else { (k, 1) };
-        let (b_sk, b_sj) = if self.trans_b { (1, k) } else { (n, 1) };
+        let (mut b_sk, mut b_sj) = if self.trans_b { (1, k) } else { (n, 1) };
         // Unused optional bindings are bound to B (read-only, never read: their flag is off; B always fits).
         let (bias, mask) = (self.bias.unwrap_or(b), self.mask.unwrap_or(b));
         let mut out = Vec::new();
+        let panels;
+        let b = if let Algo::Subgroup4Panels { tn, .. } = algo {
+            let (dispatch, copy) = pack_panels(gpu, b, k, n, b_sk, b_sj, 8 * tn as usize)?;
+            out.push(dispatch);
+            (b_sk, b_sj) = (8 * tn as usize, 1);
+            panels = copy;
+            &panels
+        } else {
+            b
+        };
         for (row, rows) in row_chunks(gpu, self.trans_a, m, n, k)? {
             let params = Params { m: rows as u32, n: n as u32, k: k as u32, flags, a_si: a_si as u32, a_sk: a_sk as u32, b_sk: b_sk as u32, b_sj: b_sj as u32 };
             let whole = row == 0 && rows == m;
             let rows_of = |t: &Tensor, width: usize| if whole { Arg::from(t) } else { Arg::range(t, row * width, rows * width) };
             let mut args = vec![rows_of(a, k), Arg::from(b), Arg::from(b), Arg::from(bias), if self.mask.is_some() { rows_of(mask, n) } else { Arg::from(mask) }, rows_of(c, n)];
-            if let Algo::Subgroup4 { .. } = algo {
+            if let Algo::Subgroup4 { .. } | Algo::Subgroup4Panels { .. } = algo {
                 args.push(rows_of(a, k));
             }
             out.push(gpu.dispatch(&pipeline, &params, &args, algo.grid(rows as u32, n as u32))?);
         }
         Ok(out)
     }
+}
+
+/// Mirrors `Params` in matmul_panels.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct PanelParams {
+    k: u32,
+    n: u32,
+    b_sk: u32,
+    b_sj: u32,
+    width: u32,
+}
+
+/// The dispatch that copies op(B) (K×N, strides `b_sk`, `b_sj`) into column panels `width` wide, zero past
+/// N, and the tensor it writes: [⌈N/width⌉·K·width] (layout in matmul_panels.wgsl).
+#[allow(clippy::too_many_arguments)]
+pub fn pack_panels(gpu: &Gpu, b: &Tensor, k: usize, n: usize, b_sk: usize, b_sj: usize, width: usize) -> Result<(Dispatch, Tensor)> {
+    let padded = n.div_ceil(width) * width;
+    if padded * k * 4 > gpu.limits.max_storage_buffer_binding_size as usize {
+        return Err(Error::Limit { op: "matmul", msg: format!("B in panels too large to bind (N={n}, K={k})"), limit: format!("{} bytes per storage binding", gpu.limits.max_storage_buffer_binding_size) });
+    }
+    let panels = gpu.empty(&[padded * k], DType::F32);
+    let pipeline = gpu.pipeline(&PACK_PANELS, &[])?;
+    let params = PanelParams { k: k as u32, n: n as u32, b_sk: b_sk as u32, b_sj: b_sj as u32, width: width as u32 };
+    let rows = (k as u32).min(gpu.limits.max_compute_workgroups_per_dimension);
+    let dispatch = gpu.dispatch(&pipeline, &params, &[Arg::from(b), Arg::from(&panels)], [(padded as u32 / 4).div_ceil(64), rows, 1])?;
+    Ok((dispatch, panels))
 }
 
 /// Splits the M rows so that the row-slices of A, C and the mask each fit one storage binding, with
@@ -414,6 +470,19 @@ pub mod cpu {
         c
     }
 
+    /// op(B) (B row-major: [K,N], or [N,K] if `trans_b`) in column panels `width` wide, zero past N:
+    /// panel p holds op(B)(k, p·width + jj) at (p·K + k)·width + jj.
+    pub fn pack_panels(b: &[f64], k: usize, n: usize, trans_b: bool, width: usize) -> Vec<f64> {
+        let padded = n.div_ceil(width) * width;
+        let mut out = vec![0.0; padded * k];
+        for kk in 0..k {
+            for j in 0..n {
+                out[(j / width * k + kk) * width + j % width] = if trans_b { b[j * k + kk] } else { b[kk * n + j] };
+            }
+        }
+        out
+    }
+
     /// The epilogue applied to a product `c`, in the kernel's order.
     pub fn epilogue(c: &mut [f64], n: usize, old_c: Option<&[f64]>, bias: Option<&[f64]>, relu: bool, mask: Option<&[f64]>) {
         for (idx, v) in c.iter_mut().enumerate() {
@@ -443,8 +512,9 @@ mod tests {
         let timed = |t_a, t_b, m, n, k| -> Vec<Algo> { Algo::candidates_for(true, true).into_iter().filter(|a| a.worth_timing(t_a, t_b, m, n, k)).collect() };
         // Task 1's first layer: matmul_sg4 fits, the problem is small.
         assert_eq!(timed(false, true, 200, 400, 784), [Algo::Subgroup4 { tm: 16, tn: 8 }, Algo::Subgroup4 { tm: 8, tn: 8 }]);
-        // 1024³: the 32-row blocks too.
-        assert!(timed(false, false, 1024, 1024, 1024).contains(&Algo::Subgroup4 { tm: 32, tn: 8 }));
+        // 1024³: the 32-row blocks too, and B in panels.
+        let big = timed(false, false, 1024, 1024, 1024);
+        assert!(big.contains(&Algo::Subgroup4 { tm: 32, tn: 8 }) && big.contains(&Algo::Subgroup4Panels { tm: 16, tn: 8 }), "{big:?}");
         // K = 10 (the output layer's input gradient): matmul_sg4 cannot read A in quads, matmul_sg can.
         let odd = timed(false, false, 200, 400, 10);
         assert!(!odd.is_empty() && odd.iter().all(|a| matches!(a, Algo::Subgroup { .. }) && a.fits(false, false, 200, 400, 10)), "{odd:?}");

@@ -7,7 +7,7 @@
 
 use crate::common::*;
 use pathprox::gpu::{DType, Program};
-use pathprox::ops::matmul::{cpu, Algo, MatMul};
+use pathprox::ops::matmul::{cpu, pack_panels, Algo, MatMul};
 
 struct Case {
     m: usize,
@@ -70,6 +70,27 @@ fn every_variant_and_form_matches_cpu_on_awkward_shapes() {
         }
         if gpu.fixed_subgroup_size() == Some(8) {
             assert!(sg4_cases >= 20, "only {sg4_cases} cases reached matmul_sg4");
+        }
+    });
+}
+
+#[test]
+fn panels_copy_matches_cpu_in_both_forms_with_a_ragged_last_panel() {
+    on_each_gpu(|gpu| {
+        let mut rng = Rng::new(11);
+        for (k, n, width) in [(1, 1, 4), (7, 33, 32), (13, 64, 64), (5, 70, 64)] {
+            for trans_b in [false, true] {
+                let b = rng.vec(k * n, -1.0, 1.0);
+                let bt = gpu.upload_f32(&if trans_b { [n, k] } else { [k, n] }, &b).unwrap();
+                let (b_sk, b_sj) = if trans_b { (1, k) } else { (n, 1) };
+                let (dispatch, panels) = pack_panels(gpu, &bt, k, n, b_sk, b_sj, width).unwrap();
+                gpu.poison(&panels); // the zero padding must be written, not left over
+                let mut prog = Program::new();
+                prog.push(dispatch);
+                gpu.run(&prog);
+                let want = cpu::pack_panels(&to_f64(&b), k, n, trans_b, width);
+                assert_close(&format!("panels k={k} n={n} width={width} tb={trans_b}"), &gpu.to_vec_f32(&panels).unwrap(), &want, 0.0, 0.0);
+            }
         }
     });
 }

@@ -1,0 +1,36 @@
+// matmul_panels.wgsl — copies op(B) into column panels, the layout matmul_sg4 reads with B_MODE = B_PANELS.
+//
+// Why: matmul_sg4 walks all K rows of a WIDTH-column strip of B for every block of C. Read in place, each
+// of those K steps lands on another 4 KiB page once a row of B is 4 KiB or more (N ≥ 1024), and on a CPU
+// adapter the TLB and the prefetchers lose track: at 2048³ the kernel ran ~25% slower than at 2048×512×2048
+// (lavapipe, Xeon). In panels a strip is contiguous: panel p holds op(B)(k, p·WIDTH + jj) at
+// (p·K + k)·WIDTH + jj, and columns past N are zero. Copying is O(K·N) against the product's O(M·N·K).
+
+struct Params {
+    k: u32,
+    n: u32,
+    b_sk: u32,   // stride of B along k
+    b_sj: u32,   // stride of B between columns of op(B)
+    width: u32,  // columns per panel (a multiple of 4)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> panels: array<vec4<f32>>;
+
+fn b_or_zero(k: u32, j: u32) -> f32 {
+    if (j >= p.n) { return 0.0; }
+    return b[k * p.b_sk + j * p.b_sj];
+}
+
+// One invocation per four columns of one row k; the grid's y covers k in strides (K may pass the grid limit).
+@compute @workgroup_size(64)
+fn pack_panels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let j0 = 4u * gid.x;
+    if (j0 >= (p.n + p.width - 1u) / p.width * p.width) { return; }
+    let panel = j0 / p.width;
+    for (var k = gid.y; k < p.k; k += groups.y) {
+        let v = vec4(b_or_zero(k, j0), b_or_zero(k, j0 + 1u), b_or_zero(k, j0 + 2u), b_or_zero(k, j0 + 3u));
+        panels[((panel * p.k + k) * p.width + j0 % p.width) / 4u] = v;
+    }
+}
