@@ -112,9 +112,9 @@ impl Algo {
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 16, tn: 8 }, Algo::Subgroup { tm: 8, tn: 8 }, Algo::Subgroup { tm: 32, tn: 4 }]);
         }
         if subgroup8 && cpu {
-            // B in panels: 16×8 beat 32×8 at 1024³ and 2048³ in each of three alternating rounds (Xeon,
-            // Mesa 22.3: 35.7-38.2 against 31.1-33.8 GFLOP/s at 2048³), and compiles in a third of the time.
-            v.push(Algo::Subgroup4Panels { tm: 16, tn: 8 });
+            // B in panels: at 2048³ 16×8 won with AVX-512 (Xeon, Mesa 22.3: 35.7-38.2 GFLOP/s against
+            // 31.1-33.8 for 32×8) and 32×8 without it (Mesa 25: 23.5-26.3 against 17.6-19.7), so both.
+            v.extend([Algo::Subgroup4Panels { tm: 16, tn: 8 }, Algo::Subgroup4Panels { tm: 32, tn: 8 }]);
             // lavapipe: at every shape of Task 1 (batches 20, 200 and 1000) the tuner picked a subgroup
             // kernel, and timing the portable ones cost a tuned process ~7 s of compiling per form.
             return v;
