@@ -14,6 +14,8 @@ struct Params {
     width: u32,  // columns per panel (a multiple of 4)
 }
 
+const WG: u32 = 64u;
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> panels: array<vec4<f32>>;
@@ -23,14 +25,16 @@ fn b_or_zero(k: u32, j: u32) -> f32 {
     return b[k * p.b_sk + j * p.b_sj];
 }
 
-// One invocation per four columns of one row k; the grid's y covers k in strides (K may pass the grid limit).
-@compute @workgroup_size(64)
-fn pack_panels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let j0 = 4u * gid.x;
-    if (j0 >= (p.n + p.width - 1u) / p.width * p.width) { return; }
-    let panel = j0 / p.width;
-    for (var k = gid.y; k < p.k; k += groups.y) {
-        let v = vec4(b_or_zero(k, j0), b_or_zero(k, j0 + 1u), b_or_zero(k, j0 + 2u), b_or_zero(k, j0 + 3u));
-        panels[((panel * p.k + k) * p.width + j0 % p.width) / 4u] = v;
-    }
+// One invocation per vec4 of the output, in output order (writes are sequential; so are the reads of B
+// along j). The grid may be folded into 2-D (Gpu::grid_1d), so the linear index is rebuilt.
+@compute @workgroup_size(WG)
+fn pack_panels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let q = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let quads = p.width / 4u;                  // vec4s per row of a panel
+    let panel_rows = q / quads;                // = panel · K + k
+    let panel = panel_rows / p.k;
+    if (panel >= (p.n + p.width - 1u) / p.width) { return; }
+    let k = panel_rows % p.k;
+    let j0 = panel * p.width + 4u * (q % quads);
+    panels[q] = vec4(b_or_zero(k, j0), b_or_zero(k, j0 + 1u), b_or_zero(k, j0 + 2u), b_or_zero(k, j0 + 3u));
 }

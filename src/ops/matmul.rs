@@ -409,7 +409,6 @@ struct PanelParams {
 
 /// The dispatch that copies op(B) (K×N, strides `b_sk`, `b_sj`) into column panels `width` wide, zero past
 /// N, and the tensor it writes: [⌈N/width⌉·K·width] (layout in matmul_panels.wgsl).
-#[allow(clippy::too_many_arguments)]
 pub fn pack_panels(gpu: &Gpu, b: &Tensor, k: usize, n: usize, b_sk: usize, b_sj: usize, width: usize) -> Result<(Dispatch, Tensor)> {
     let padded = n.div_ceil(width) * width;
     if padded * k * 4 > gpu.limits.max_storage_buffer_binding_size as usize {
@@ -418,8 +417,8 @@ pub fn pack_panels(gpu: &Gpu, b: &Tensor, k: usize, n: usize, b_sk: usize, b_sj:
     let panels = gpu.empty(&[padded * k], DType::F32);
     let pipeline = gpu.pipeline(&PACK_PANELS, &[])?;
     let params = PanelParams { k: k as u32, n: n as u32, b_sk: b_sk as u32, b_sj: b_sj as u32, width: width as u32 };
-    let rows = (k as u32).min(gpu.limits.max_compute_workgroups_per_dimension);
-    let dispatch = gpu.dispatch(&pipeline, &params, &[Arg::from(b), Arg::from(&panels)], [(padded as u32 / 4).div_ceil(64), rows, 1])?;
+    let grid = gpu.grid_1d((padded * k / 4).div_ceil(64) as u32);
+    let dispatch = gpu.dispatch(&pipeline, &params, &[Arg::from(b), Arg::from(&panels)], grid)?;
     Ok((dispatch, panels))
 }
 
