@@ -71,21 +71,30 @@ pub fn matmul(gpu: &Gpu, what: &str, m: usize, n: usize, k: usize, trans_a: bool
     Ok(Row { what: format!("matmul {what}"), shape: format!("{m}×{k}·{k}×{n} ({form})"), seconds, flops: 2.0 * (m * n * k) as f64 })
 }
 
+/// Told the name of each measurement before it starts, for a progress display (`&|_| {}` for none).
+pub type OnRow<'a> = &'a dyn Fn(&str);
+
 /// The matmul rows: Task 1's layers at batch 200 (forward and both backward forms), then 1024³ and 2048³.
-pub fn matmul_rows(gpu: &Gpu, quick: bool) -> Result<Vec<Row>> {
-    let mut rows = vec![
-        matmul(gpu, "task1 fwd l1", 200, 400, 784, false, true)?,
-        matmul(gpu, "task1 dW l1", 400, 784, 200, true, false)?,
-        matmul(gpu, "task1 dX l1", 200, 784, 400, false, false)?,
-        matmul(gpu, "task1 fwd l2", 200, 400, 400, false, true)?,
-        matmul(gpu, "task1 dW l2", 400, 400, 200, true, false)?,
-        matmul(gpu, "task1 dX l2", 200, 400, 400, false, false)?,
-        matmul(gpu, "1024³", 1024, 1024, 1024, false, false)?,
+pub fn matmul_rows(gpu: &Gpu, quick: bool, on_row: OnRow) -> Result<Vec<Row>> {
+    let mut cases = vec![
+        ("task1 fwd l1", 200, 400, 784, false, true),
+        ("task1 dW l1", 400, 784, 200, true, false),
+        ("task1 dX l1", 200, 784, 400, false, false),
+        ("task1 fwd l2", 200, 400, 400, false, true),
+        ("task1 dW l2", 400, 400, 200, true, false),
+        ("task1 dX l2", 200, 400, 400, false, false),
+        ("1024³", 1024, 1024, 1024, false, false),
     ];
     if !quick {
-        rows.push(matmul(gpu, "2048³", 2048, 2048, 2048, false, false)?);
+        cases.push(("2048³", 2048, 2048, 2048, false, false));
     }
-    Ok(rows)
+    cases
+        .into_iter()
+        .map(|(what, m, n, k, trans_a, trans_b)| {
+            on_row(&format!("matmul {what}"));
+            matmul(gpu, what, m, n, k, trans_a, trans_b)
+        })
+        .collect()
 }
 
 /// VGG19's 3×3 conv layers on 32×32 images, as (Cin, Cout, H = W): one row per distinct shape.
@@ -117,12 +126,13 @@ pub fn conv2d(gpu: &Gpu, n: usize, c_in: usize, c_out: usize, hw: usize) -> Resu
 }
 
 /// The conv rows: every VGG19 layer shape at batch 16 (`quick` skips the 512-channel layers).
-pub fn conv2d_rows(gpu: &Gpu, quick: bool) -> Result<Vec<Row>> {
+pub fn conv2d_rows(gpu: &Gpu, quick: bool, on_row: OnRow) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &(c_in, c_out, hw) in VGG19_CONV_SHAPES {
         if quick && c_in >= 512 {
             continue;
         }
+        on_row(&format!("conv2d {c_in}→{c_out} {hw}×{hw}"));
         rows.extend(conv2d(gpu, 16, c_in, c_out, hw)?);
     }
     Ok(rows)

@@ -381,6 +381,15 @@ fn choice(cli: &Cli) -> pathprox::Result<AdapterChoice> {
     Ok(c)
 }
 
+/// The benchmark's progress line on stderr (hidden when stderr is not a terminal): elapsed time and
+/// what is being measured. A spinner rather than a bar: rows differ in cost by 1000×, so a count says little.
+fn bench_spinner() -> indicatif::ProgressBar {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} measuring {msg}").expect("valid template"));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    spinner
+}
+
 fn open_gpu(cli: &Cli) -> pathprox::Result<Gpu> {
     let gpu = Gpu::new_blocking(&choice(cli)?)?;
     eprintln!("using {}", gpu.describe());
@@ -493,32 +502,45 @@ fn run(cli: Cli) -> pathprox::Result<()> {
         Command::Bench { quick, vgg19, profile } => {
             let gpu = open_gpu(&cli)?;
             use pathprox::train::method::Method;
+            // Minutes of measuring (and of compiling, on a cold shader cache): say what is being measured.
+            let spinner = bench_spinner();
+            let on_row = |what: &str| spinner.set_message(what.to_string());
             if *profile {
                 println!("adapter: {}\nhost CPU: {}", gpu.describe(), pathprox::bench::host_cpu());
                 for method in [Method::WeightDecay, Method::PathProx { balance: true }] {
+                    let what = format!("task1 step ({})", method.name());
+                    on_row(&format!("{what}, dispatch by dispatch"));
                     let parts = pathprox::bench::task1_step_profile(&gpu, method)?;
-                    pathprox::bench::print_profile(&format!("task1 step ({})", method.name()), &parts);
+                    spinner.suspend(|| pathprox::bench::print_profile(&what, &parts));
                 }
+                spinner.finish_and_clear();
                 return Ok(());
             }
             if !*vgg19 {
-                let mut rows = pathprox::bench::matmul_rows(&gpu, *quick)?;
-                rows.extend(pathprox::bench::conv2d_rows(&gpu, *quick)?);
-                pathprox::bench::print_table(&gpu, &rows);
+                let mut rows = pathprox::bench::matmul_rows(&gpu, *quick, &on_row)?;
+                rows.extend(pathprox::bench::conv2d_rows(&gpu, *quick, &on_row)?);
+                spinner.suspend(|| pathprox::bench::print_table(&gpu, &rows));
                 let steps = [Method::WeightDecay, Method::PathProx { balance: true }]
                     .into_iter()
-                    .map(|m| pathprox::bench::task1_step(&gpu, m))
+                    .map(|m| {
+                        on_row(&format!("task1 step ({})", m.name()));
+                        pathprox::bench::task1_step(&gpu, m)
+                    })
                     .collect::<pathprox::Result<Vec<_>>>()?;
-                pathprox::bench::print_steps(&steps);
+                spinner.suspend(|| pathprox::bench::print_steps(&steps));
             } else {
                 println!("adapter: {}\nhost CPU: {}", gpu.describe(), pathprox::bench::host_cpu());
             }
             if !*quick {
                 // Issue 8's figure: one VGG19 training step at batch 128 (seconds on a CPU adapter).
+                on_row("vgg19 step (pathprox), batch 128");
                 let (row, bytes) = pathprox::bench::vgg19_step(&gpu, Method::PathProx { balance: true })?;
-                pathprox::bench::print_steps(std::slice::from_ref(&row));
-                println!("VGG19 at batch 128: parameters, gradients and activations take {:.0} MB on the GPU", bytes as f64 / 1e6);
+                spinner.suspend(|| {
+                    pathprox::bench::print_steps(std::slice::from_ref(&row));
+                    println!("VGG19 at batch 128: parameters, gradients and activations take {:.0} MB on the GPU", bytes as f64 / 1e6);
+                });
             }
+            spinner.finish_and_clear();
         }
         Command::Download { dataset, python, data_dir, base_url } => {
             use pathprox::data::download::{self, Outcome};
