@@ -59,7 +59,7 @@ fn random(gpu: &Gpu, shape: &[usize], seed: u64) -> Result<Tensor> {
     gpu.upload_f32(shape, &data)
 }
 
-/// C[M,N] = op(A)·op(B) with the tuned variant.
+/// C\[M,N\] = op(A)·op(B) with the tuned variant.
 pub fn matmul(gpu: &Gpu, what: &str, m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> Result<Row> {
     let a = random(gpu, &if trans_a { [k, m] } else { [m, k] }, 1)?;
     let b = random(gpu, &if trans_b { [n, k] } else { [k, n] }, 2)?;

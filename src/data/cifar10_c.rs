@@ -1,6 +1,6 @@
 //! CIFAR-10-C (Hendrycks & Dietterich 2019, zenodo.org/record/2535967): the CIFAR-10 test set under 19
 //! corruptions at 5 severities, one file per corruption, `<corruption>.npy` [50000, 32, 32, 3] uint8 (rows
-//! 10,000·(s−1) .. 10,000·s are severity s), and one `labels.npy` [50000] uint8 for all of them.
+//! 10,000·(s−1) .. 10,000·s are severity s), and one `labels.npy` \[50000\] uint8 for all of them.
 //!
 //! Images stay as the file has them, **HWC** (height, width, channel: `[N, 32, 32, 3]`). The engine's
 //! convolutions and the gather kernel read **CHW** planes (`GpuImages`' `plane`), as the CIFAR-10 readers

@@ -1,6 +1,6 @@
 //! MNIST-C (Mu & Gilmer 2019, arXiv:1906.02337; zenodo.org/record/3239543): the MNIST test set under 15
 //! corruptions, one directory per corruption, `mnist_c/<corruption>/test_images.npy` ([10000, 28, 28, 1]
-//! uint8) and `test_labels.npy` ([10000] uint8), plus `identity/` (the clean test set). Read into the
+//! uint8) and `test_labels.npy` (\[10000\] uint8), plus `identity/` (the clean test set). Read into the
 //! same [`Dataset`] as MNIST, so evaluation is the one of the clean set.
 //!
 //! The same layout is what `pathprox corrupt mnist` writes ([`super::corrupt`]); such a directory also
@@ -119,7 +119,7 @@ fn provenance_note(json: &str) -> String {
 }
 
 /// Writes a data set in MNIST-C's layout: `<dir>/<corruption>/test_images.npy` [N, 28, 28, 1] uint8 and
-/// `test_labels.npy` [N] uint8.
+/// `test_labels.npy` \[N\] uint8.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write(dir: &Path, corruption: &str, data: &Dataset) -> Result<()> {
     let d = dir.join(corruption);

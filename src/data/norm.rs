@@ -1,4 +1,4 @@
-//! How each data set's u8 images become network inputs: x = (byte/255 − mean[c]) / std[c] per channel
+//! How each data set's u8 images become network inputs: x = (byte/255 − mean\[c\]) / std\[c\] per channel
 //! (ALGORITHM.md, "Tasks"), applied on the GPU by `ops::gather`.
 
 pub const MNIST_MEAN: f32 = 0.1307;

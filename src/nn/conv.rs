@@ -1,7 +1,7 @@
 //! Convolution and pooling layers (the VGG building blocks), as recorded dispatches with their backward
 //! passes, in the same shape as [`Dense`](super::Dense).
 //!
-//! Shapes (PyTorch's NCHW): x [N, Cin, H, W], W [Cout, Cin, 3, 3], b [Cout], y [N, Cout, H, W]
+//! Shapes (PyTorch's NCHW): x [N, Cin, H, W], W [Cout, Cin, 3, 3], b \[Cout\], y [N, Cout, H, W]
 //! (3×3, stride 1, padding 1). Pools halve H and W (floor, as PyTorch's `MaxPool2d(2)`/`AvgPool2d(2)`).
 //!
 //! Unlike `Dense`, whose ReLU mask is fused into the next matmul, a conv is usually followed by a pool,

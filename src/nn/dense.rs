@@ -1,6 +1,6 @@
 //! A fully connected layer, y = act(x·Wᵀ + b), with its backward pass, as recorded dispatches.
 //!
-//! Shapes: x [B, in], W [out, in] (PyTorch's layout), b [out], y [B, out].
+//! Shapes: x [B, in], W [out, in] (PyTorch's layout), b \[out\], y [B, out].
 //! The optional ReLU is fused into the forward matmul; its backward is fused into the *next* layer's
 //! input-gradient matmul as a mask (ReLU(z) > 0 ⇔ z > 0, so the layer's own output is the mask).
 
@@ -34,7 +34,7 @@ impl Dense {
     }
 
     /// Given dy = ∂L/∂(pre-activation output) [B, out]: dW = dyᵀ·x, db = Σ_rows dy, and, if asked,
-    /// dx = (dy·W) ⊙ [x > 0] — the gradient w.r.t. the previous layer's pre-activation when that layer
+    /// dx = (dy·W) ⊙ \[x > 0\] — the gradient w.r.t. the previous layer's pre-activation when that layer
     /// ends in a ReLU (`x_is_relu_output`), else w.r.t. x itself.
     pub fn backward(&self, gpu: &Gpu, prog: &mut Program, x: &Tensor, dy: &Tensor, dx: Option<&Tensor>, x_is_relu_output: bool) -> Result<()> {
         MatMul::new().trans_a().record(gpu, prog, dy, x, &self.dw)?;

@@ -1,11 +1,11 @@
 //! `Model`: a `ModelSpec` on the GPU — its parameters in one `ParamStore`, its layers as views into it,
 //! and the recorded forward / loss / backward passes. The same type runs every network of the paper.
 //!
-//! Activations (per batch of B examples, `Activations`): x[0] the input [B, ...input], x[i+1] the output
-//! of layer i (after its ReLU, if any); a Flatten's output is its input's buffer reshaped. delta[i] is
+//! Activations (per batch of B examples, `Activations`): x\[0\] the input [B, ...input], x[i+1] the output
+//! of layer i (after its ReLU, if any); a Flatten's output is its input's buffer reshaped. delta\[i\] is
 //! ∂L/∂(layer i's pre-activation output) for a dense or conv layer, ∂L/∂(its output) for a pool.
 //!
-//! Backward through layer i writes ∂L/∂x[i] into the delta of the layer that produced x[i] (skipping
+//! Backward through layer i writes ∂L/∂x\[i\] into the delta of the layer that produced x\[i\] (skipping
 //! flattens), which must also apply that layer's ReLU mask: a dense layer fuses the mask into its
 //! input-gradient matmul (the MLPs' only case); a conv or pool writes into a scratch buffer and one
 //! elementwise pass applies the mask.
@@ -50,13 +50,13 @@ pub struct Model {
 /// Activations and gradients for one batch size (allocated once, reused every step).
 pub struct Activations {
     pub batch: usize,
-    /// x[0] input [B, ...input], x[i+1] the output of layer i.
+    /// x\[0\] input [B, ...input], x[i+1] the output of layer i.
     pub x: Vec<Tensor>,
-    /// delta[i]: gradient w.r.t. layer i's pre-activation output (empty for inference-only buffers).
+    /// delta\[i\]: gradient w.r.t. layer i's pre-activation output (empty for inference-only buffers).
     pub delta: Vec<Tensor>,
-    /// [B] u32 class labels.
+    /// \[B\] u32 class labels.
     pub labels: Tensor,
-    /// [1]: the batch's mean cross-entropy after `loss_and_backward`.
+    /// \[1\]: the batch's mean cross-entropy after `loss_and_backward`.
     pub loss: Tensor,
     /// Gradients of conv/pool inputs before the producer's ReLU mask (as large as the largest such input).
     scratch: Option<Tensor>,
@@ -171,7 +171,7 @@ impl Model {
         !matches!(self.spec.layers[i], LayerSpec::Dense { .. } | LayerSpec::Flatten) && self.producer(i).is_some_and(|p| self.spec.layers[p].relu())
     }
 
-    /// x[1..] from x[0].
+    /// x[1..] from x\[0\].
     pub fn forward(&self, gpu: &Gpu, prog: &mut Program, buf: &Activations) -> Result<()> {
         for (i, layer) in self.layers.iter().enumerate() {
             let (x, y) = (&buf.x[i], &buf.x[i + 1]);
@@ -195,7 +195,7 @@ impl Model {
 
     /// Back-propagates whatever upstream gradient is in the last delta (∂/∂logits: the last layer is
     /// linear): every parameter's gradient into the store's gradient buffer and, when `input_grad`
-    /// ([B, ...] with as many elements as x[0]) is given, the gradient with respect to the input (local
+    /// ([B, ...] with as many elements as x\[0\]) is given, the gradient with respect to the input (local
     /// Lipschitz constants: seeded with unit vectors, it gives rows of the Jacobian of the logits). The last
     /// delta itself is only read.
     pub fn backward_from(&self, gpu: &Gpu, prog: &mut Program, buf: &Activations, input_grad: Option<&Tensor>) -> Result<()> {

@@ -45,7 +45,7 @@ impl ParamInfo {
 
 pub struct ParamStore {
     pub infos: Vec<ParamInfo>,
-    /// All parameters, [total].
+    /// All parameters, \[total\].
     pub params: Tensor,
     /// All gradients, same layout.
     pub grads: Tensor,

@@ -46,7 +46,7 @@ pub enum Init {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     pub name: &'static str,
-    /// Shape of one example: [D] for a flat input, [C, H, W] for an image.
+    /// Shape of one example: \[D\] for a flat input, [C, H, W] for an image.
     pub input: Vec<usize>,
     pub layers: Vec<LayerSpec>,
     pub init: Init,
@@ -89,7 +89,7 @@ impl ModelSpec {
         Ok(spec)
     }
 
-    /// A dense network [D_0] → D_1 → … → D_L with a ReLU after layer l where `relu[l-1]` (the MLPs and
+    /// A dense network \[D_0\] → D_1 → … → D_L with a ReLU after layer l where `relu[l-1]` (the MLPs and
     /// their compact exports), default initialisation.
     pub fn mlp(name: &'static str, widths: Vec<usize>, relu: Vec<bool>, groups: Vec<(usize, usize)>) -> Result<ModelSpec> {
         if widths.len() < 2 || relu.len() != widths.len() - 1 || widths.contains(&0) {

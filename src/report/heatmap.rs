@@ -1,7 +1,7 @@
 //! Heat maps of a grid search: one panel per method (rows = learning rates, columns = λ), each cell
 //! coloured by its value on one scale shared by all panels (so panels compare), annotated with the number,
 //! diverged cells hatched grey, missing ones left blank with a dash, and one cell per panel outlined (the
-//! selected point). A colour bar on the right gives the scale. Text goes through [`super::text`] like
+//! selected point). A colour bar on the right gives the scale. Text goes through `super::text` like
 //! every other figure; the image size follows the grid.
 
 use std::path::Path;

@@ -1,8 +1,8 @@
-//! A run's figures as PNG files: what each figure shows ([`figures`]) and how one is drawn ([`draw`]).
+//! A run's figures as PNG files: what each figure shows (`figures`) and how one is drawn (`draw`).
 //!
 //! Every figure is 900×600 on white, with a title, the run's settings as a subtitle, a legend in a band
 //! of its own above the plot (it can never hide a curve), a grid, and labelled axes. plotters draws the
-//! grid, curves and markers into an RGB buffer, [`super::text`] draws the text on it, and `image` encodes
+//! grid, curves and markers into an RGB buffer, `super::text` draws the text on it, and `image` encodes
 //! the PNG. Each method has one colour in every figure (Okabe–Ito, colour-blind safe).
 
 use std::ops::Range;

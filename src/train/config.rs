@@ -45,6 +45,34 @@ fn one() -> f64 {
 }
 
 impl TrainConfig {
+    /// Settings for a network and data of the caller's own (`MethodRun::with_spec`,
+    /// `GpuData::from_examples`): these rates, batch and length; seed 0; one log point, at the end; no
+    /// schedule, no pruning. `task`, `model` and `dataset` read "custom" (they are only recorded), and
+    /// `methods` names the paper's comparison, weight decay and PathProx (`MethodRun` takes its method as
+    /// an argument).
+    pub fn custom(lr: f64, lambda: f64, batch: usize, iters: u64) -> TrainConfig {
+        TrainConfig {
+            task: "custom".into(),
+            model: "custom".into(),
+            methods: vec!["wd".into(), "pathprox".into()],
+            lr,
+            lambda,
+            batch,
+            iters,
+            seed: 0,
+            log_every: iters.max(1),
+            checkpoint_every: 1,
+            lr_milestones: vec![],
+            lr_gamma: 1.0,
+            dataset: "custom".into(),
+            data_dir: None,
+            eval_batch: 1000,
+            prune: false,
+            max_rows: None,
+            toy: None,
+        }
+    }
+
     /// γ at iteration `step` (0-based: the step that takes the model from `step` to `step + 1`).
     pub fn lr_at(&self, step: u64) -> f64 {
         let passed = self.lr_milestones.iter().filter(|&&m| step >= m).count();

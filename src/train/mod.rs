@@ -4,6 +4,7 @@ pub mod batches;
 pub mod checkpoint;
 pub mod config;
 pub mod eval;
+pub mod in_memory;
 pub mod method;
 pub mod presets;
 pub mod prune;

@@ -19,7 +19,7 @@ use crate::ops::{optim, prune};
 pub struct Pruner {
     /// One group per layer of units (`spec.units` order).
     pub groups: Vec<Group>,
-    /// [units] u32 per group: 1 alive, 0 pruned.
+    /// \[units\] u32 per group: 1 alive, 0 pruned.
     pub alive: Vec<Tensor>,
 }
 

@@ -124,7 +124,7 @@ impl Probe {
         Probe::new(gpu, model, &grid_points(pixels))
     }
 
-    /// p(class 1) = softmax(logits)[1] at each point, in order.
+    /// p(class 1) = softmax(logits)\[1\] at each point, in order.
     pub async fn probabilities(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         gpu.run(&self.prog);
         let logits = gpu.read_f32(self.buf.logits()).await?;
@@ -165,7 +165,7 @@ pub async fn units(gpu: &Gpu, model: &Model) -> Result<Vec<Unit>> {
     units_of(&p)
 }
 
-/// The units from the parameters in declaration order (W1 [width, 2], b1 [width], W2 [2, width], b2).
+/// The units from the parameters in declaration order (W1 [width, 2], b1 \[width\], W2 [2, width], b2).
 pub fn units_of(p: &[Vec<f32>]) -> Result<Vec<Unit>> {
     let [w1, b1, w2, _] = p else { return Err(Error::Other(format!("toy: {} parameter tensors, 4 expected", p.len()))) };
     let width = b1.len();

@@ -109,9 +109,22 @@ pub struct MethodRun<'a> {
 }
 
 impl<'a> MethodRun<'a> {
-    /// Builds the model and every program. `init` = None: the seeded initialisation.
+    /// Builds the built-in model `cfg.model` names (`ModelSpec::by_name`) and every program, with the
+    /// seeded initialisation.
     pub fn new(gpu: &'a Gpu, cfg: &TrainConfig, method: Method, data: &GpuData, shuffle: bool) -> Result<MethodRun<'a>> {
-        let model = Model::new(gpu, ModelSpec::by_name(&cfg.model)?)?;
+        MethodRun::build(gpu, cfg, ModelSpec::by_name(&cfg.model)?, method, data, shuffle)
+    }
+
+    /// As [`MethodRun::new`], for any network: a model of the caller's own (`cfg.model` is ignored; the
+    /// run's config and checkpoints record `spec.name`). `shuffle = false` takes the first `batch` rows at
+    /// every step.
+    pub fn with_spec(gpu: &'a Gpu, cfg: &TrainConfig, spec: ModelSpec, method: Method, data: &GpuData, shuffle: bool) -> Result<MethodRun<'a>> {
+        let cfg = TrainConfig { model: spec.name.to_string(), ..cfg.clone() };
+        MethodRun::build(gpu, &cfg, spec, method, data, shuffle)
+    }
+
+    fn build(gpu: &'a Gpu, cfg: &TrainConfig, spec: ModelSpec, method: Method, data: &GpuData, shuffle: bool) -> Result<MethodRun<'a>> {
+        let model = Model::new(gpu, spec)?;
         if data.train.row_len != model.spec.input_len() {
             return Err(Error::Other(format!("{} takes inputs of {} values ({:?}); the training images have {}", cfg.model, model.spec.input_len(), model.spec.input, data.train.row_len)));
         }
