@@ -1,7 +1,7 @@
 //! 3×3 convolution, stride 1, padding 1 (same spatial size), NCHW, f32: the forward pass with fused bias
 //! and ReLU, and the three gradients, with the f64 CPU reference.
 //!
-//! Shapes: x [N, Cin, H, W], w [Cout, Cin, 3, 3] (PyTorch's layouts), bias [Cout], y [N, Cout, H, W].
+//! Shapes: x [N, Cin, H, W], w [Cout, Cin, 3, 3] (PyTorch's layouts), bias \[Cout\], y [N, Cout, H, W].
 //!
 //! Shaders: `shaders/conv2d_tile.wgsl` (the pixel tiles every kernel walks) +
 //! - `conv2d_common.wgsl` + `conv2d_sg.wgsl` / `conv2d_reg.wgsl`: implicit GEMM for the forward pass and the
@@ -531,7 +531,7 @@ impl ConvJob<'_> {
     }
 }
 
-/// y = conv(x, w) (+ bias[co]) (then ReLU if `relu`). x [N, Cin, H, W], w [Cout, Cin, 3, 3], y [N, Cout, H, W].
+/// y = conv(x, w) (+ bias\[co\]) (then ReLU if `relu`). x [N, Cin, H, W], w [Cout, Cin, 3, 3], y [N, Cout, H, W].
 pub fn forward(gpu: &Gpu, prog: &mut Program, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, y: &Tensor, relu: bool) -> Result<()> {
     forward_with(gpu, prog, x, w, bias, y, relu, None)
 }
@@ -679,7 +679,7 @@ fn sum_slots(gpu: &Gpu, src: &Tensor, dst: &Tensor, len: usize, slots: usize) ->
     gpu.dispatch(&pipeline, &params, &[Arg::from(src), Arg::from(dst)], gpu.grid_1d((len as u32).div_ceil(REDUCE_WG)))
 }
 
-/// db[c] = Σ_{n, pixels} dy[n, c, ·, ·] (overwritten). dy [N, Cout, H, W], db [Cout].
+/// db\[c\] = Σ_{n, pixels} dy[n, c, ·, ·] (overwritten). dy [N, Cout, H, W], db \[Cout\].
 /// More than BIAS_PER_CHUNK pixels per channel go through a partial-sum scratch allocated here, at record time.
 pub fn backward_bias(gpu: &Gpu, prog: &mut Program, dy: &Tensor, db: &Tensor) -> Result<()> {
     const OP: &str = "conv2d backward_bias";
@@ -768,7 +768,7 @@ pub mod cpu {
         }
     }
 
-    /// y[n, co, h, w] = Σ_{ci, kh, kw} w[co, ci, kh, kw] · x[n, ci, h + kh - 1, w + kw - 1] (+ bias[co]) (ReLU).
+    /// y[n, co, h, w] = Σ_{ci, kh, kw} w[co, ci, kh, kw] · x[n, ci, h + kh - 1, w + kw - 1] (+ bias\[co\]) (ReLU).
     pub fn forward(d: &Dims, x: &[f64], w: &[f64], bias: Option<&[f64]>, relu: bool) -> Vec<f64> {
         let mut y = vec![0.0; d.n * d.c_out * d.h * d.w];
         d.each_tap(|n, co, ci, h, ww, t, hi, wi| y[d.y_at(n, co, h, ww)] += w[(co * d.c_in + ci) * 9 + t] * x[d.x_at(n, ci, hi, wi)]);
@@ -797,7 +797,7 @@ pub mod cpu {
         dw
     }
 
-    /// db[co] = Σ_{n, h, w} dy[n, co, h, w].
+    /// db\[co\] = Σ_{n, h, w} dy[n, co, h, w].
     pub fn backward_bias(d: &Dims, dy: &[f64]) -> Vec<f64> {
         let mut db = vec![0.0; d.c_out];
         for (i, v) in dy.iter().enumerate() {

@@ -126,7 +126,7 @@ fn rows_of(op: &'static str, t: &Tensor) -> Result<(usize, usize)> {
     }
 }
 
-/// Per-channel normalisation x = (byte/255 − mean[c]) / std[c] (f32 values: (value − mean[c]) / std[c]),
+/// Per-channel normalisation x = (byte/255 − mean\[c\]) / std\[c\] (f32 values: (value − mean\[c\]) / std\[c\]),
 /// as scale and shift.
 pub fn normalization(values: Values, mean: &[f32], std: &[f32]) -> ([f32; 4], [f32; 4]) {
     let unit = match values {
@@ -141,8 +141,8 @@ pub fn normalization(values: Values, mean: &[f32], std: &[f32]) -> ([f32; 4], [f
     (scale, shift)
 }
 
-/// Records: out_x[b] = normalise(images[indices[first + b]]), out_y[b] = labels[indices[first + b]],
-/// for b < B (out_x [B, row_len] f32 or any [B, ...] of row_len values per row, out_y [B] u32). Index values must be < rows (the caller's
+/// Records: out_x\[b\] = normalise(images[indices[first + b]]), out_y\[b\] = labels[indices[first + b]],
+/// for b < B (out_x [B, row_len] f32 or any [B, ...] of row_len values per row, out_y \[B\] u32). Index values must be < rows (the caller's
 /// index stream guarantees it; the wrapper cannot see GPU data).
 #[allow(clippy::too_many_arguments)]
 pub fn gather_normalize(gpu: &Gpu, prog: &mut Program, data: &GpuImages, indices: &Tensor, first: usize, mean: &[f32], std: &[f32], out_x: &Tensor, out_y: &Tensor) -> Result<()> {

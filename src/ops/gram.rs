@@ -1,4 +1,4 @@
-//! Gram matrices of row blocks, out[b] = A_b·A_bᵀ (`shaders/gram.wgsl`), with the CPU reference.
+//! Gram matrices of row blocks, out\[b\] = A_b·A_bᵀ (`shaders/gram.wgsl`), with the CPU reference.
 //! Used for local Lipschitz constants: per image, the 10×10 Gram matrix of its logits' Jacobian.
 //! Tests: `tests/kernels/gram.rs`.
 
@@ -44,7 +44,7 @@ pub fn block_gram(gpu: &Gpu, prog: &mut Program, a: &Tensor, g: usize, out: &Ten
 
 /// CPU reference.
 pub mod cpu {
-    /// out[b][i][j] = Σ_c a[b·g+i][c]·a[b·g+j][c], for a [rows, k] row-major.
+    /// out\[b\]\[i\]\[j\] = Σ_c a[b·g+i]\[c\]·a[b·g+j]\[c\], for a [rows, k] row-major.
     pub fn block_gram(a: &[f64], k: usize, g: usize) -> Vec<f64> {
         let blocks = a.len() / k / g;
         let row = |r: usize| &a[r * k..(r + 1) * k];

@@ -237,9 +237,9 @@ impl Algo {
 
 /// One matrix product and its epilogue:
 /// `C[M,N] = op(A)·op(B)` then `(+ C)` `(+ bias[j])` `(ReLU)` `(× [mask[i,j] > 0])`, in that order,
-/// where op(A) = Aᵀ if `trans_a` (A stored [K,M]) else A ([M,K]); op(B) = Bᵀ if `trans_b` (B stored [N,K]).
+/// where op(A) = Aᵀ if `trans_a` (A stored \[K,M\]) else A (\[M,K\]); op(B) = Bᵀ if `trans_b` (B stored \[N,K\]).
 ///
-/// The linear layer y = x·Wᵀ + b (W: [out,in]) is `MatMul::new().trans_b().bias(b)`; its input gradient
+/// The linear layer y = x·Wᵀ + b (W: \[out,in\]) is `MatMul::new().trans_b().bias(b)`; its input gradient
 /// dx = dy·W is the plain form; its weight gradient dW = dyᵀ·x is `trans_a`.
 #[derive(Clone, Default)]
 pub struct MatMul<'t> {
@@ -454,7 +454,7 @@ fn lcm(a: usize, b: usize) -> usize {
 
 /// CPU reference (f64).
 pub mod cpu {
-    /// op(A)·op(B) for row-major A ([M,K], or [K,M] if `trans_a`) and B ([K,N], or [N,K] if `trans_b`).
+    /// op(A)·op(B) for row-major A (\[M,K\], or \[K,M\] if `trans_a`) and B (\[K,N\], or \[N,K\] if `trans_b`).
     pub fn matmul(a: &[f64], b: &[f64], m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> Vec<f64> {
         let mut c = vec![0.0; m * n];
         for i in 0..m {
@@ -469,7 +469,7 @@ pub mod cpu {
         c
     }
 
-    /// op(B) (B row-major: [K,N], or [N,K] if `trans_b`) in column panels `width` wide, zero past N:
+    /// op(B) (B row-major: \[K,N\], or \[N,K\] if `trans_b`) in column panels `width` wide, zero past N:
     /// panel p holds op(B)(k, p·width + jj) at (p·K + k)·width + jj.
     pub fn pack_panels(b: &[f64], k: usize, n: usize, trans_b: bool, width: usize) -> Vec<f64> {
         let padded = n.div_ceil(width) * width;

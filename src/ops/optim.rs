@@ -6,7 +6,7 @@
 //! `optim_balance.wgsl` (balancing factors). Tests: `tests/kernels/optim.rs`.
 //!
 //! Hyper-parameters that a schedule may change live in a GPU tensor `hyper` (f32, at least 2 elements:
-//! hyper[0] = learning rate γ, hyper[1] = λ), read by the kernels, so one write updates every recorded
+//! hyper\[0\] = learning rate γ, hyper\[1\] = λ), read by the kernels, so one write updates every recorded
 //! dispatch. Per-dispatch constants (decay on or off, which penalty) go in the uniform params.
 //!
 //! A [`Group`] is a pair of layers whose hidden units are homogeneous: its w tensor is viewed as
@@ -261,12 +261,12 @@ fn flat(gpu: &Gpu, prog: &mut Program, def: &'static KernelDef, hyper: &Tensor, 
 }
 
 /// θ ← θ − γ(g + λθ) in place, with the λθ term only when `decay` (weights under weight decay; biases and
-/// grouped PathProx weights get `decay = false`). γ = hyper[0], λ = hyper[1].
+/// grouped PathProx weights get `decay = false`). γ = hyper\[0\], λ = hyper\[1\].
 pub fn sgd_update(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, grad: &Tensor, param: &Tensor, decay: bool) -> Result<()> {
     flat(gpu, prog, &SGD_UPDATE, hyper, grad, param, decay)
 }
 
-/// g ← g + λ·sign(θ) (sign(0) = 0): the lasso sub-gradient, added in place. λ = hyper[1].
+/// g ← g + λ·sign(θ) (sign(0) = 0): the lasso sub-gradient, added in place. λ = hyper\[1\].
 pub fn lasso_grad(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, param: &Tensor, grad: &Tensor) -> Result<()> {
     flat(gpu, prog, &LASSO_GRAD, hyper, param, grad, false)
 }
@@ -476,7 +476,7 @@ pub fn pathprox_update(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, groups: &[
     Ok(())
 }
 
-/// out[0] ← Σ_i ‖w_i‖‖v_i‖ over the group's units (`accumulate`: out[0] += instead), in one dispatch:
+/// out\[0\] ← Σ_i ‖w_i‖‖v_i‖ over the group's units (`accumulate`: out\[0\] += instead), in one dispatch:
 /// the path-norm term of the objective, for logging.
 pub fn path_norm(gpu: &Gpu, prog: &mut Program, group: &Group, out: &Tensor, accumulate: bool) -> Result<()> {
     let op = "path_norm";
@@ -535,13 +535,13 @@ fn penalty_grad(gpu: &Gpu, prog: &mut Program, op: &'static str, path: bool, hyp
 }
 
 /// Group-lasso sub-gradient per unit, added in place: g_w_i += λ·w_i/‖w_i‖, g_v_i += λ·v_i/‖v_i‖ (0 where
-/// a norm is 0). λ = hyper[1]. One dispatch (two when units % 4 != 0).
+/// a norm is 0). λ = hyper\[1\]. One dispatch (two when units % 4 != 0).
 pub fn group_lasso_grad(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, group: &Group, grad_w: &Tensor, grad_v: &Tensor) -> Result<()> {
     penalty_grad(gpu, prog, "group_lasso_grad", false, hyper, group, grad_w, grad_v)
 }
 
 /// Path-norm sub-gradient per unit, added in place: g_w_i += λ‖v_i‖·w_i/‖w_i‖, g_v_i += λ‖w_i‖·v_i/‖v_i‖
-/// (0 where a norm is 0). λ = hyper[1]. One dispatch (two when units % 4 != 0).
+/// (0 where a norm is 0). λ = hyper\[1\]. One dispatch (two when units % 4 != 0).
 pub fn path_norm_grad(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, group: &Group, grad_w: &Tensor, grad_v: &Tensor) -> Result<()> {
     penalty_grad(gpu, prog, "path_norm_grad", true, hyper, group, grad_w, grad_v)
 }

@@ -70,7 +70,7 @@ fn args(g: &Group, alive: &Tensor) -> [Arg; 4] {
     [Arg::from(alive), Arg::from(&g.w), Arg::from(&g.w_bias), Arg::from(&g.v)]
 }
 
-/// alive[i] ← 0 for every unit i of `group` whose w row or v slice holds no nonzero element. One dispatch.
+/// alive\[i\] ← 0 for every unit i of `group` whose w row or v slice holds no nonzero element. One dispatch.
 pub fn prune_mask(gpu: &Gpu, prog: &mut Program, group: &Group, alive: &Tensor) -> Result<()> {
     let op = "prune_mask";
     check(op, gpu, group, alive)?;
@@ -79,7 +79,7 @@ pub fn prune_mask(gpu: &Gpu, prog: &mut Program, group: &Group, alive: &Tensor) 
     Ok(())
 }
 
-/// Zeroes the w row, the w-layer bias and the v slice of every unit with alive[i] = 0. One dispatch.
+/// Zeroes the w row, the w-layer bias and the v slice of every unit with alive\[i\] = 0. One dispatch.
 pub fn prune_apply(gpu: &Gpu, prog: &mut Program, group: &Group, alive: &Tensor) -> Result<()> {
     let op = "prune_apply";
     check(op, gpu, group, alive)?;

@@ -83,7 +83,7 @@ fn gcd(a: usize, b: usize) -> usize {
 
 // ---- column sums -----------------------------------------------------------------------------------------
 
-/// out[j] (+)= scale·Σ_i x[i, j] for x [R, C], out [C]: the bias gradient of a linear layer.
+/// out\[j\] (+)= scale·Σ_i x[i, j] for x [R, C], out \[C\]: the bias gradient of a linear layer.
 /// One dispatch up to 512 rows (the training step); beyond, partial sums over 256-row blocks are summed again.
 pub fn column_sums(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor, scale: f32, accumulate: bool) -> Result<()> {
     all_or_nothing(prog, |p| column_sums_into(gpu, p, x, out, scale, accumulate))
@@ -157,7 +157,7 @@ fn column_sums_into(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor, sca
 
 // ---- flat sums -------------------------------------------------------------------------------------------
 
-/// out[0] (+)= scale·Σ x over every element of `x` (any shape), `out` of one element.
+/// out\[0\] (+)= scale·Σ x over every element of `x` (any shape), `out` of one element.
 pub fn sum(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor, scale: f32, accumulate: bool) -> Result<()> {
     all_or_nothing(prog, |p| flat_sum(gpu, p, &SUM, x, out, scale, accumulate, DType::F32))
 }
@@ -200,7 +200,7 @@ fn flat_sum(gpu: &Gpu, prog: &mut Program, def: &'static KernelDef, x: &Tensor, 
 
 // ---- group norms -----------------------------------------------------------------------------------------
 
-/// out[j] = sqrt(Σ_{i<a, k<c} t[i, j, k]²) with `t` (any shape, a·b·c elements) viewed row-major as
+/// out\[j\] = sqrt(Σ_{i<a, k<c} t[i, j, k]²) with `t` (any shape, a·b·c elements) viewed row-major as
 /// [a, b, c] and `out` of b elements. Row norms of [R, C]: view [1, R, C]; column norms: [R, C, 1];
 /// ALGORITHM.md's unit norms of conv weights: w of output channel o of W1 [out, in, 3, 3] = [1, out, in·9],
 /// v of input channel c of W2 [out2, in2, 3, 3] = [out2, in2, 9].
@@ -233,13 +233,13 @@ pub fn group_norms(gpu: &Gpu, prog: &mut Program, t: &Tensor, view: [usize; 3], 
     Ok(())
 }
 
-/// out[i] = ‖x[i, :]‖₂ for x [R, C], out [R].
+/// out\[i\] = ‖x[i, :]‖₂ for x [R, C], out \[R\].
 pub fn row_norms(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor) -> Result<()> {
     let (r, c) = x.dims2("row_norms")?;
     group_norms(gpu, prog, x, [1, r, c], out)
 }
 
-/// out[j] = ‖x[:, j]‖₂ for x [R, C], out [C].
+/// out\[j\] = ‖x[:, j]‖₂ for x [R, C], out \[C\].
 pub fn column_norms(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor) -> Result<()> {
     let (r, c) = x.dims2("column_norms")?;
     group_norms(gpu, prog, x, [r, c, 1], out)
@@ -257,7 +257,7 @@ fn check_logits(op: &'static str, logits: &Tensor) -> Result<(usize, usize)> {
     Ok((rows, cols))
 }
 
-/// out[b] = index of the first maximum of logits[b, :] (torch.argmax's tie rule); out [B] u32.
+/// out\[b\] = index of the first maximum of logits[b, :] (torch.argmax's tie rule); out \[B\] u32.
 pub fn argmax_rows(gpu: &Gpu, prog: &mut Program, logits: &Tensor, out: &Tensor) -> Result<()> {
     const OP: &str = "argmax_rows";
     let (rows, cols) = check_logits(OP, logits)?;
@@ -272,8 +272,8 @@ pub fn argmax_rows(gpu: &Gpu, prog: &mut Program, logits: &Tensor, out: &Tensor)
     Ok(())
 }
 
-/// out_count[0] (+)= the number of rows whose argmax (first maximum) equals the label.
-/// logits [B, C] f32, labels [B] u32, out_count [1] **u32** (exact at any count; read it with
+/// out_count\[0\] (+)= the number of rows whose argmax (first maximum) equals the label.
+/// logits [B, C] f32, labels \[B\] u32, out_count \[1\] **u32** (exact at any count; read it with
 /// `Gpu::read_u32`). A label ≥ C counts as wrong.
 pub fn correct_count(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: &Tensor, out_count: &Tensor, accumulate: bool) -> Result<()> {
     const OP: &str = "correct_count";

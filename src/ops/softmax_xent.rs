@@ -1,6 +1,6 @@
 //! Softmax cross-entropy (`shaders/softmax_xent.wgsl`) with its CPU reference: per-sample losses, the
 //! gradient w.r.t. the logits, both in one dispatch, and the mean loss — with the gradient, in one
-//! dispatch for a training batch. Logits [B, C] f32, labels [B] u32 (validated on the host by the data
+//! dispatch for a training batch. Logits [B, C] f32, labels \[B\] u32 (validated on the host by the data
 //! loader; the shader clamps them into [0, C) only to stay in bounds).
 //! Tests: `tests/kernels/softmax_xent.rs`.
 
@@ -82,7 +82,7 @@ fn row_grid(gpu: &Gpu, rows: usize) -> [u32; 3] {
     gpu.grid_1d(rows.div_ceil(WG) as u32)
 }
 
-/// losses[b] = −log softmax(logits[b, :])[labels[b]]; losses [B] f32.
+/// losses\[b\] = −log softmax(logits[b, :])[labels\[b\]]; losses \[B\] f32.
 pub fn forward(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: &Tensor, losses: &Tensor) -> Result<()> {
     const OP: &str = "softmax_xent_forward";
     let (rows, cols) = check_inputs(OP, logits, labels)?;
@@ -110,7 +110,7 @@ pub fn forward_backward(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: 
     push(gpu, prog, &FORWARD_BACKWARD, params, &[logits, labels, losses, dlogits], row_grid(gpu, rows))
 }
 
-/// out[0] (+)= scale·Σ_b loss_b: one dispatch up to 4096 rows, else `forward` into a scratch tensor and
+/// out\[0\] (+)= scale·Σ_b loss_b: one dispatch up to 4096 rows, else `forward` into a scratch tensor and
 /// `reduce::sum`. With scale = 1/N and `accumulate`, sums the mean loss over the chunks of a data set.
 pub fn loss_sum(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: &Tensor, out: &Tensor, scale: f32, accumulate: bool) -> Result<()> {
     const OP: &str = "softmax_xent_loss_sum";
@@ -127,7 +127,7 @@ pub fn loss_sum(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: &Tensor,
     })
 }
 
-/// out[0] = the mean cross-entropy over the B rows.
+/// out\[0\] = the mean cross-entropy over the B rows.
 pub fn mean_loss(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: &Tensor, out: &Tensor) -> Result<()> {
     let rows = logits.dims2("softmax_xent_mean_loss")?.0;
     if rows == 0 {
@@ -136,7 +136,7 @@ pub fn mean_loss(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: &Tensor
     loss_sum(gpu, prog, logits, labels, out, 1.0 / rows as f32, false)
 }
 
-/// The training step's loss: out[0] = mean loss and dlogits = (softmax − onehot)/B, in one dispatch up to
+/// The training step's loss: out\[0\] = mean loss and dlogits = (softmax − onehot)/B, in one dispatch up to
 /// 4096 rows (else `forward_backward` and `reduce::sum`).
 pub fn mean_loss_backward(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: &Tensor, out: &Tensor, dlogits: &Tensor) -> Result<()> {
     const OP: &str = "softmax_xent_mean_loss_backward";
