@@ -196,6 +196,7 @@ fn interrupted_and_resumed_sweep_equals_an_uninterrupted_one() {
         lambdas: Some(vec![1e-3]),
         seeds: Some(2),
         corrupted_dir: None,
+        tuning: None,
     };
     let no = AtomicBool::new(false);
     let root = temp("straight");
