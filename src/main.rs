@@ -189,8 +189,6 @@ struct Task5Args {
 /// The grid search of `sweep`, besides the common task settings.
 #[derive(Args, Clone, Debug)]
 struct SweepArgs {
-    /// task1, task2, task3 or task4.
-    task: String,
     #[command(flatten)]
     task_args: TaskArgs,
     /// Learning rates of the grid (default 0.003,0.01,0.03,0.1,0.3,0.5; task3 0.01,0.03,0.1,0.3; task4
@@ -231,8 +229,10 @@ impl SweepArgs {
 struct SweepCommand {
     #[command(subcommand)]
     part: Option<SweepPart>,
+    /// task1, task2, task3 or task4.
+    task: Option<String>,
     #[command(flatten)]
-    args: Option<SweepArgs>,
+    args: SweepArgs,
     /// Only write the sweep directory (config.json, plan.json) and print its runs; `sweep run` runs them.
     #[arg(long)]
     plan_only: bool,
@@ -257,6 +257,8 @@ enum SweepPart {
 
 #[derive(Args)]
 struct SlurmArgs {
+    /// task1, task2, task3 or task4.
+    task: String,
     #[command(flatten)]
     sweep: SweepArgs,
     /// Slurm partition.
@@ -539,7 +541,7 @@ fn open_assigned_gpu(cli: &Cli) -> pathprox::Result<(Gpu, String)> {
 fn run_sweep(cli: &Cli, cmd: &SweepCommand) -> pathprox::Result<()> {
     use pathprox::tasks::sweep;
     let bar = pathprox::tasks::progress::Bar::new();
-    match (&cmd.part, &cmd.args) {
+    match (&cmd.part, &cmd.task) {
         (Some(SweepPart::Run { dir, index }), _) => {
             install_interrupt()?;
             match sweep::run::run_one_index(&|| open_assigned_gpu(cli), dir, *index, &INTERRUPTED, &bar)? {
@@ -559,8 +561,8 @@ fn run_sweep(cli: &Cli, cmd: &SweepCommand) -> pathprox::Result<()> {
         }
         (Some(SweepPart::Slurm(a)), _) => {
             let s = match &a.sweep.task_args.resume {
-                Some(dir) => sweep::open(&a.sweep.task, dir)?,
-                None => sweep::plan(&a.sweep.task, &a.sweep.overrides(), &a.sweep.task_args.runs_dir, &serde_json::Value::Null)?,
+                Some(dir) => sweep::open(&a.task, dir)?,
+                None => sweep::plan(&a.task, &a.sweep.overrides(), &a.sweep.task_args.runs_dir, &serde_json::Value::Null)?,
             };
             let mut global_args = Vec::new();
             if let Some(b) = &cli.backend {
@@ -584,8 +586,9 @@ fn run_sweep(cli: &Cli, cmd: &SweepCommand) -> pathprox::Result<()> {
             println!("sweep directory: {}", s.path.display());
             Ok(())
         }
-        (None, Some(args)) if cmd.plan_only => {
-            let s = sweep::plan(&args.task, &args.overrides(), &args.task_args.runs_dir, &serde_json::Value::Null)?;
+        (None, Some(task)) if cmd.plan_only => {
+            let args = &cmd.args;
+            let s = sweep::plan(task, &args.overrides(), &args.task_args.runs_dir, &serde_json::Value::Null)?;
             println!("{}: {} runs ({} grid, indexes 0–{}; {} re-runs after the grid)", s.config.caption(), s.plan.len(), s.plan.grid, s.plan.grid.saturating_sub(1), s.plan.reruns);
             for p in &s.plan.runs {
                 println!("  {p}");
@@ -594,10 +597,11 @@ fn run_sweep(cli: &Cli, cmd: &SweepCommand) -> pathprox::Result<()> {
             println!("sweep directory: {}", s.path.display());
             Ok(())
         }
-        (None, Some(args)) => {
+        (None, Some(task)) => {
+            let args = &cmd.args;
             let (gpu, why) = open_assigned_gpu(cli)?;
             install_interrupt()?;
-            let dir = sweep::run_with(&gpu, &why, &args.task, &args.overrides(), &args.task_args.runs_dir, args.task_args.resume.as_deref(), &INTERRUPTED, &bar)?;
+            let dir = sweep::run_with(&gpu, &why, task, &args.overrides(), &args.task_args.runs_dir, args.task_args.resume.as_deref(), &INTERRUPTED, &bar)?;
             println!("sweep directory: {}", dir.display());
             Ok(())
         }

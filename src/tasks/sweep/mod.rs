@@ -196,6 +196,8 @@ pub(crate) fn corrupted_accuracy(gpu: &Gpu, run: &RunDir, method: &str, data_dir
 pub fn plan(task: &str, o: &SweepOverrides, runs_root: &Path, info: &serde_json::Value) -> Result<SweepDir> {
     let sc = SweepConfig::from_overrides(task, o)?;
     let dir = RunDir::create(runs_root, &format!("sweep-{task}"))?.path;
+    // RunDir makes checkpoints/ for a run; a sweep keeps its checkpoints in the run directories.
+    let _ = std::fs::remove_dir(dir.join("checkpoints"));
     // Workers on other machines find the directory by this path: make it absolute.
     let dir = std::fs::canonicalize(&dir).map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?;
     let sweep = SweepDir::write(&dir, &sc, info)?;
