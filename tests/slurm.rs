@@ -102,20 +102,42 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Whether a Slurm controller answers here; panics instead of skipping under PATHPROX_REQUIRE_SLURM=1.
+/// `sinfo`'s answer, given at most 15 s (with a missing config it retries for a minute).
+fn sinfo() -> Result<String, String> {
+    let mut child = Command::new("sinfo").args(["-h", "-o", "%T"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| format!("no sinfo/sbatch ({e})"))?;
+    let t = Instant::now();
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if t.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("sinfo did not answer within 15 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        return Err(format!("no Slurm controller answers ({})", String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("").trim()));
+    }
+    Ok(text)
+}
+
+/// Whether a Slurm cluster with an idle node answers here; panics instead of skipping under
+/// PATHPROX_REQUIRE_SLURM=1. The notice goes straight to stderr, past the test harness's capture, so
+/// that a skip is seen in a plain `cargo test`.
 fn slurm_here() -> bool {
     let required = std::env::var("PATHPROX_REQUIRE_SLURM").is_ok_and(|v| v == "1");
-    let answer = Command::new("sinfo").args(["-h", "-o", "%T"]).stdin(Stdio::null()).output();
-    let why = match &answer {
-        Err(e) => format!("no sinfo/sbatch ({e})"),
-        Ok(o) if !o.status.success() => format!("no Slurm controller answers ({})", String::from_utf8_lossy(&o.stderr).trim()),
-        Ok(o) if !String::from_utf8_lossy(&o.stdout).contains("idle") && !String::from_utf8_lossy(&o.stdout).contains("mix") => {
-            format!("no idle node ({})", String::from_utf8_lossy(&o.stdout).trim())
-        }
+    let why = match sinfo() {
+        Err(why) => why,
+        Ok(t) if !(t.contains("idle") || t.contains("mix")) => format!("no idle node (sinfo: {})", t.trim()),
         Ok(_) => return true,
     };
     assert!(!required, "PATHPROX_REQUIRE_SLURM=1 but {why}; start one with `eval \"$(.ci/slurm.sh start)\"`");
-    eprintln!("NOTICE: skipping the Slurm test: {why}. `eval \"$(.ci/slurm.sh start)\"` starts a one-node cluster (Debian: apt-get install slurm-wlm munge).");
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "NOTICE: tests/slurm.rs: skipping the Slurm test: {why}. `eval \"$(.ci/slurm.sh start)\"` starts a one-node cluster (Debian: apt-get install slurm-wlm munge)."
+    );
     false
 }
 
