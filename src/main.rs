@@ -252,7 +252,7 @@ enum SweepPart {
     Collect { dir: PathBuf },
     /// Write the sweep's batch scripts and submit them to Slurm: the grid array, the re-run array (after
     /// the grid) and the collect job (after the re-runs). `--resume DIR` submits what is left of a sweep.
-    Slurm(SlurmArgs),
+    Slurm(Box<SlurmArgs>),
 }
 
 #[derive(Args)]
@@ -302,7 +302,7 @@ enum Command {
     /// Grid search (Table 1): every method over lr × λ, each method's best point by validation accuracy
     /// re-run with more seeds; writes sweep.jsonl, table1.md and figures/sweep.png. `sweep run`, `status`,
     /// `collect` and `slurm` run it as independent runs on a cluster (docs/cluster.md).
-    Sweep(SweepCommand),
+    Sweep(Box<SweepCommand>),
     /// List the adapters wgpu can see, best first.
     Adapters,
     /// Run N steps of a method on a fixed batch (the first B training images) and write the parameters.

@@ -41,7 +41,7 @@ pub struct Worker<'a> {
 #[derive(Debug)]
 pub enum Ran {
     /// It ran (now or in an earlier session) and its record is written.
-    Recorded { record: RunRecord, earlier: bool },
+    Recorded { record: Box<RunRecord>, earlier: bool },
     /// Interrupted (Ctrl-C, SIGTERM): the checkpoint is kept, the run is still to finish.
     Interrupted,
 }
@@ -95,7 +95,7 @@ pub fn run_index(w: &Worker, index: usize, _lock: &IndexLock, label: &str) -> Re
     if let Some(r) = RunRecord::read(&sweep.path, index)?
         && r.state.is_final()
     {
-        return Ok(Ran::Recorded { record: r, earlier: true });
+        return Ok(Ran::Recorded { record: Box::new(r), earlier: true });
     }
     let finish = |state: State, record: Option<crate::report::sweep::SweepRecord>, error: Option<String>| -> Result<RunRecord> {
         let r = RunRecord {
@@ -120,12 +120,12 @@ pub fn run_index(w: &Worker, index: usize, _lock: &IndexLock, label: &str) -> Re
             None => {
                 let why = format!("{}: no grid point finished without diverging; no re-runs", p.method);
                 w.progress.message(&format!("{label}: {why}"));
-                return Ok(Ran::Recorded { record: finish(State::Skipped, None, Some(why))?, earlier: false });
+                return Ok(Ran::Recorded { record: Box::new(finish(State::Skipped, None, Some(why))?), earlier: false });
             }
         },
     };
     match train(w, &p, &placement, label) {
-        Ok(Some((diverged, rec))) => Ok(Ran::Recorded { record: finish(if diverged { State::Diverged } else { State::Done }, Some(rec), None)?, earlier: false }),
+        Ok(Some((diverged, rec))) => Ok(Ran::Recorded { record: Box::new(finish(if diverged { State::Diverged } else { State::Done }, Some(rec), None)?), earlier: false }),
         Ok(None) => Ok(Ran::Interrupted),
         Err(e) => {
             finish(State::Failed, None, Some(e.to_string()))?;
@@ -212,7 +212,7 @@ pub fn run_one_index(open_gpu: &dyn Fn() -> Result<(Gpu, String)>, dir: &Path, i
         && r.state.is_final()
     {
         progress.message(&format!("{label}: done ({:?} in an earlier session; records/{index}.json)", r.state));
-        return Ok(Ran::Recorded { record: r, earlier: true });
+        return Ok(Ran::Recorded { record: Box::new(r), earlier: true });
     }
     let lock = IndexLock::acquire(dir, index)?;
     if p.phase == Phase::Seed {
