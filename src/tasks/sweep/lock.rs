@@ -6,8 +6,9 @@
 //! reader never sees a half-written lock. A lock is stale, and is taken over, once its worker is known to
 //! be gone: on this host, its pid no longer runs (or runs another program, told apart by its start
 //! time); under Slurm, its job is this very job (a requeued job runs again under its old id) or `squeue`
-//! no longer lists it as active. A lock held on another host outside Slurm cannot be judged from here:
-//! the worker refuses and says which file to delete once that process is gone.
+//! no longer lists it as active. A lock held on another host outside Slurm (Kubernetes pods, `xargs` over
+//! ssh) is judged by its heartbeat: its worker refreshes the file's modification time every minute, and a
+//! lock not refreshed for ten minutes is stale. Until then the worker refuses and says which file it is.
 
 use std::path::{Path, PathBuf};
 
@@ -131,6 +132,25 @@ pub fn liveness(holder: &Owner, me: &Owner, job_state: &dyn Fn(&str) -> std::res
     }
 }
 
+/// How often a holder refreshes its lock's modification time, and how old an unrefreshed lock must be
+/// to be stale where nothing else can tell (ten heartbeats: NFS caches attributes for up to a minute).
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// `liveness`, with the lock's age since its last heartbeat deciding what cannot be judged otherwise.
+pub fn judge(holder: &Owner, me: &Owner, age: Option<std::time::Duration>, job_state: &dyn Fn(&str) -> std::result::Result<Option<String>, String>) -> Liveness {
+    match liveness(holder, me, job_state) {
+        Liveness::Unknown(why) if age.is_some_and(|a| a > STALE_AFTER) => {
+            Liveness::Gone(format!("{why}, and its lock has not been refreshed for {} s", age.map_or(0, |a| a.as_secs())))
+        }
+        l => l,
+    }
+}
+
+fn age(path: &Path) -> Option<std::time::Duration> {
+    std::fs::metadata(path).ok()?.modified().ok()?.elapsed().ok()
+}
+
 pub fn lock_path(dir: &Path, index: usize) -> PathBuf {
     dir.join("locks").join(format!("{index}.lock"))
 }
@@ -139,6 +159,21 @@ pub fn lock_path(dir: &Path, index: usize) -> PathBuf {
 pub struct IndexLock {
     path: PathBuf,
     me: Owner,
+    /// Stops the heartbeat thread (dropping the sender wakes it at once).
+    heartbeat: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+/// Refreshes `path`'s modification time every `HEARTBEAT` until told to stop.
+fn heartbeat(path: PathBuf) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let h = std::thread::spawn(move || {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(HEARTBEAT) {
+            if let Ok(f) = std::fs::File::options().append(true).open(&path) {
+                let _ = f.set_modified(std::time::SystemTime::now());
+            }
+        }
+    });
+    (tx, h)
 }
 
 /// The owner a lock file names, if it can be read.
@@ -148,8 +183,9 @@ pub fn read_lock(path: &Path) -> Option<Owner> {
 
 /// The holder of index `index`'s lock and whether it lives (`None`: no lock).
 pub fn holder(dir: &Path, index: usize) -> Option<(Owner, Liveness)> {
-    let owner = read_lock(&lock_path(dir, index))?;
-    let l = liveness(&owner, &Owner::me(), &squeue_state);
+    let path = lock_path(dir, index);
+    let owner = read_lock(&path)?;
+    let l = judge(&owner, &Owner::me(), age(&path), &squeue_state);
     Some((owner, l))
 }
 
@@ -195,7 +231,7 @@ impl IndexLock {
         let result = (|| {
             for _ in 0..5 {
                 match std::fs::hard_link(&tmp, path) {
-                    Ok(()) => return Ok(Taken::Lock(IndexLock { path: path.to_path_buf(), me: me.clone() })),
+                    Ok(()) => return Ok(Taken::Lock(IndexLock { path: path.to_path_buf(), me: me.clone(), heartbeat: Some(heartbeat(path.to_path_buf())) })),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(io(path, e)),
                 }
@@ -206,7 +242,7 @@ impl IndexLock {
                     }
                     continue;
                 };
-                match liveness(&holder, &me, job_state) {
+                match judge(&holder, &me, age(path), job_state) {
                     Liveness::Alive(why) => return Ok(Taken::Held { holder, why, unknown: false }),
                     Liveness::Unknown(why) => return Ok(Taken::Held { holder, why, unknown: true }),
                     Liveness::Gone(_) => {
@@ -247,6 +283,10 @@ impl IndexLock {
 
 impl Drop for IndexLock {
     fn drop(&mut self) {
+        if let Some((tx, h)) = self.heartbeat.take() {
+            drop(tx);
+            let _ = h.join();
+        }
         if read_lock(&self.path).is_some_and(|o| o.host == self.me.host && o.pid == self.me.pid) {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -283,6 +323,11 @@ mod tests {
         assert!(matches!(liveness(&owner("elsewhere", 5, Some("3")), &me, &squeue), Liveness::Gone(_)));
         assert!(matches!(liveness(&owner("elsewhere", 5, Some("4")), &me, &squeue), Liveness::Unknown(_)));
         assert!(matches!(liveness(&owner("elsewhere", 5, None), &me, &squeue), Liveness::Unknown(_)));
+        // Outside Slurm on another host: stale once its heartbeat is older than STALE_AFTER.
+        let minute = std::time::Duration::from_secs(60);
+        assert!(matches!(judge(&owner("elsewhere", 5, None), &me, Some(minute), &squeue), Liveness::Unknown(_)));
+        assert!(matches!(judge(&owner("elsewhere", 5, None), &me, Some(STALE_AFTER + minute), &squeue), Liveness::Gone(s) if s.contains("not been refreshed")));
+        assert!(matches!(judge(&owner("elsewhere", 5, Some("1")), &me, Some(STALE_AFTER + minute), &squeue), Liveness::Alive(_)), "Slurm's word first");
         // Requeued: the lock names this job, held by a process of its earlier start on another node.
         let me_in_job = Owner { job: Some("1".into()), ..me.clone() };
         assert!(matches!(liveness(&owner("node-that-died", 5, Some("1")), &me_in_job, &squeue), Liveness::Gone(s) if s.contains("this job")));
