@@ -1,6 +1,6 @@
 //! A sweep as independent runs (`pathprox sweep run DIR --index I`) and as Slurm job arrays (`pathprox
 //! sweep slurm`), against the one-process sweep: same Table 1 and the same final checkpoints, byte for
-//! byte, also when an array task is cancelled mid-run and resubmitted, or a worker is SIGKILLed and run
+//! byte, also when an array task is cancelled mid-run and resubmitted or requeued, or a worker is SIGKILLed and run
 //! again; a second worker on an index refuses; `collect` and a re-run refuse an incomplete sweep.
 //!
 //! The Slurm test needs a cluster: `.ci/slurm.sh start` makes a one-node one (CI does, and sets
@@ -168,9 +168,10 @@ fn wait_for_jobs(ids: &[String], limit: Duration) {
 }
 
 /// The tiny sweep through `pathprox sweep slurm` with 2 array tasks at once, one grid task cancelled
-/// mid-run and the rest resubmitted: Table 1 and every checkpoint equal the one-process sweep's.
+/// mid-run and resubmitted, another requeued mid-run: Table 1 and every checkpoint equal the one-process
+/// sweep's.
 #[test]
-fn slurm_sweep_equals_the_one_process_sweep_also_after_a_cancelled_task() {
+fn slurm_sweep_equals_the_one_process_sweep_also_after_a_cancelled_and_a_requeued_task() {
     if !slurm_here() {
         return;
     }
@@ -201,7 +202,22 @@ fn slurm_sweep_equals_the_one_process_sweep_also_after_a_cancelled_task() {
     wait_for("grid task 2 to start training", Duration::from_secs(300), || lines(&victim_log) >= 1);
     let status = Command::new("scancel").arg(format!("{}_2", ids[0])).status().unwrap();
     assert!(status.success());
+    // Requeue grid index 5 (pathprox at lr 0.1, λ 1e-4) mid-run, as preemption or a dead node would: it
+    // starts again under the same job id and continues from its checkpoint.
+    let requeued_log = dir.join("lr0.1_lambda1e-4/pathprox.jsonl");
+    wait_for("grid task 5 to start training", Duration::from_secs(300), || lines(&requeued_log) >= 1);
+    let task5 = format!("{}_5", ids[0]);
+    let status = Command::new("scontrol").args(["requeue", &task5]).status().unwrap();
+    assert!(status.success());
+    // Slurm holds a requeued job back for two minutes (its begin time); let it start again now.
+    let state = || String::from_utf8_lossy(&Command::new("squeue").args(["-h", "-j", &task5, "-o", "%T"]).output().unwrap().stdout).trim().to_string();
+    wait_for("the requeued task to be pending", Duration::from_secs(60), || state() == "PENDING");
+    assert!(Command::new("scontrol").args(["update", &format!("JobId={task5}"), "StartTime=now"]).status().unwrap().success());
     wait_for_jobs(&ids, Duration::from_secs(300));
+    assert!(dir.join("records/5.json").exists(), "the requeued task ran again to the end");
+    let log5 = std::fs::read_dir(dir.join("slurm/logs")).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().ends_with(&format!("grid-{}_5.out", ids[0]))).expect("task 5's log");
+    let log5 = std::fs::read_to_string(log5).unwrap();
+    assert!(log5.contains("pathprox: resuming at iteration"), "the requeued run continues from its checkpoint:\n{log5}");
     let iters_done = lines(&victim_log);
     assert!(!dir.join("records/2.json").exists(), "the cancelled run has no result (it logged {iters_done} points)");
     // The re-runs and collect depended on the grid: Slurm cancelled them; collect names what is missing.
