@@ -242,14 +242,22 @@ struct SweepCommand {
 enum SweepPart {
     /// Run one run of a sweep's plan (an array task): a grid run, or a re-run once the grid is complete.
     Run {
+        /// The sweep directory (`sweep TASK --plan-only` writes one).
         dir: PathBuf,
+        /// The run's index in plan.json: the grid first, then the re-runs (an array task's id).
         #[arg(long)]
         index: usize,
     },
     /// Per phase: runs done, running, failed, diverged, skipped, missing (exit status 0 when complete).
-    Status { dir: PathBuf },
+    Status {
+        /// The sweep directory.
+        dir: PathBuf,
+    },
     /// Table 1, the heat map and the training curves of a complete sweep (names what is missing otherwise).
-    Collect { dir: PathBuf },
+    Collect {
+        /// The sweep directory.
+        dir: PathBuf,
+    },
     /// Write the sweep's batch scripts and submit them to Slurm: the grid array, the re-run array (after
     /// the grid) and the collect job (after the re-runs). `--resume DIR` submits what is left of a sweep.
     Slurm(Box<SlurmArgs>),
