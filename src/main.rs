@@ -189,8 +189,6 @@ struct Task5Args {
 /// The grid search of `sweep`, besides the common task settings.
 #[derive(Args, Clone, Debug)]
 struct SweepArgs {
-    /// task1, task2, task3 or task4.
-    task: String,
     #[command(flatten)]
     task_args: TaskArgs,
     /// Learning rates of the grid (default 0.003,0.01,0.03,0.1,0.3,0.5; task3 0.01,0.03,0.1,0.3; task4
@@ -207,6 +205,88 @@ struct SweepArgs {
     /// accuracy (its best-validation model, mean over the corruptions) to sweep.jsonl and the table.
     #[arg(long)]
     corrupted_dir: Option<PathBuf>,
+    /// Reuse the kernel choices of an earlier sweep (its directory, its tuning/ folder or one file).
+    #[arg(long)]
+    tuning: Option<PathBuf>,
+}
+
+impl SweepArgs {
+    fn overrides(&self) -> pathprox::tasks::sweep::SweepOverrides {
+        pathprox::tasks::sweep::SweepOverrides {
+            base: self.task_args.overrides(),
+            lrs: self.lrs.clone(),
+            lambdas: self.lambdas.clone(),
+            seeds: self.seeds,
+            corrupted_dir: self.corrupted_dir.clone(),
+            tuning: self.tuning.clone(),
+        }
+    }
+}
+
+/// `pathprox sweep`: the one-process sweep (`sweep TASK`), or one of its parts for array jobs.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct SweepCommand {
+    #[command(subcommand)]
+    part: Option<SweepPart>,
+    /// task1, task2, task3 or task4.
+    task: Option<String>,
+    #[command(flatten)]
+    args: SweepArgs,
+    /// Only write the sweep directory (config.json, plan.json) and print its runs; `sweep run` runs them.
+    #[arg(long)]
+    plan_only: bool,
+}
+
+#[derive(Subcommand)]
+enum SweepPart {
+    /// Run one run of a sweep's plan (an array task): a grid run, or a re-run once the grid is complete.
+    Run {
+        /// The sweep directory (`sweep TASK --plan-only` writes one).
+        dir: PathBuf,
+        /// The run's index in plan.json: the grid first, then the re-runs (an array task's id).
+        #[arg(long)]
+        index: usize,
+    },
+    /// Per phase: runs done, running, failed, diverged, skipped, missing (exit status 0 when complete).
+    Status {
+        /// The sweep directory.
+        dir: PathBuf,
+    },
+    /// Table 1, the heat map and the training curves of a complete sweep (names what is missing otherwise).
+    Collect {
+        /// The sweep directory.
+        dir: PathBuf,
+    },
+    /// Write the sweep's batch scripts and submit them to Slurm: the grid array, the re-run array (after
+    /// the grid) and the collect job (after the re-runs). `--resume DIR` submits what is left of a sweep.
+    Slurm(Box<SlurmArgs>),
+}
+
+#[derive(Args)]
+struct SlurmArgs {
+    /// task1, task2, task3 or task4.
+    task: String,
+    #[command(flatten)]
+    sweep: SweepArgs,
+    /// Slurm partition.
+    #[arg(long)]
+    partition: Option<String>,
+    /// GPUs per array task.
+    #[arg(long)]
+    gpus_per_task: Option<u32>,
+    /// Time limit per array task (e.g. 12:00:00).
+    #[arg(long)]
+    time: Option<String>,
+    /// Array tasks running at once.
+    #[arg(long)]
+    max_parallel: Option<usize>,
+    /// More sbatch options for every job (repeatable), e.g. --sbatch-arg=--account=proj.
+    #[arg(long, allow_hyphen_values = true)]
+    sbatch_arg: Vec<String>,
+    /// Write and print the scripts and the sbatch commands; submit nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -228,8 +308,9 @@ enum Command {
     /// weight decay and with PathProx from the same initialisation; writes figures/fig2-toy.png and the logs.
     Toy(ToyArgs),
     /// Grid search (Table 1): every method over lr × λ, each method's best point by validation accuracy
-    /// re-run with more seeds; writes sweep.jsonl, table1.md and figures/sweep.png.
-    Sweep(SweepArgs),
+    /// re-run with more seeds; writes sweep.jsonl, table1.md and figures/sweep.png. `sweep run`, `status`,
+    /// `collect` and `slurm` run it as independent runs on a cluster (docs/cluster.md).
+    Sweep(Box<SweepCommand>),
     /// List the adapters wgpu can see, best first.
     Adapters,
     /// Run N steps of a method on a fixed batch (the first B training images) and write the parameters.
@@ -453,14 +534,87 @@ fn corrupt(dataset: &str, data_dir: &std::path::Path, out: &std::path::Path, see
     Ok(())
 }
 
-fn run_sweep(cli: &Cli, args: &SweepArgs) -> pathprox::Result<()> {
-    let gpu = open_gpu(cli)?;
-    install_interrupt()?;
-    let o = pathprox::tasks::sweep::SweepOverrides { base: args.task_args.overrides(), lrs: args.lrs.clone(), lambdas: args.lambdas.clone(), seeds: args.seeds, corrupted_dir: args.corrupted_dir.clone() };
+/// The device of a sweep's worker: `--adapter` if given, else the GPU the scheduler assigned
+/// (CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES, SLURM_STEP_GPUS, …), else the best adapter; with how.
+fn open_assigned_gpu(cli: &Cli) -> pathprox::Result<(Gpu, String)> {
+    let (a, why) = pollster::block_on(pathprox::gpu::assigned::select(&choice(cli)?))?;
+    let gpu = pollster::block_on(Gpu::from_adapter(&a))?;
+    eprintln!("using {} (chosen by: {why})", gpu.describe());
+    if let Some(note) = adapter::slow_mesa_note_here(&gpu.info) {
+        eprintln!("note: {note}");
+    }
+    Ok((gpu, why))
+}
+
+fn run_sweep(cli: &Cli, cmd: &SweepCommand) -> pathprox::Result<()> {
+    use pathprox::tasks::sweep;
     let bar = pathprox::tasks::progress::Bar::new();
-    let dir = pathprox::tasks::sweep::run(&gpu, &args.task, &o, &args.task_args.runs_dir, args.task_args.resume.as_deref(), &INTERRUPTED, &bar)?;
-    println!("sweep directory: {}", dir.display());
-    Ok(())
+    match (&cmd.part, &cmd.task) {
+        (Some(SweepPart::Run { dir, index }), _) => {
+            install_interrupt()?;
+            match sweep::run::run_one_index(&|| open_assigned_gpu(cli), dir, *index, &INTERRUPTED, &bar)? {
+                sweep::run::Ran::Recorded { .. } => Ok(()),
+                sweep::run::Ran::Interrupted => Err(pathprox::Error::Other(format!("index {index} interrupted; its checkpoint is kept, and running it again continues from there"))),
+            }
+        }
+        (Some(SweepPart::Status { dir }), _) => {
+            let (text, complete) = sweep::status::report(&sweep::plan::SweepDir::open(dir)?)?;
+            print!("{text}");
+            if complete { Ok(()) } else { Err(pathprox::Error::Other("the sweep is incomplete".into())) }
+        }
+        (Some(SweepPart::Collect { dir }), _) => {
+            let out = sweep::collect::collect(&sweep::plan::SweepDir::open(dir)?, &bar)?;
+            println!("{}\nwrote {} and {}", out.table, dir.join("table1.md").display(), out.figure.display());
+            Ok(())
+        }
+        (Some(SweepPart::Slurm(a)), _) => {
+            let s = match &a.sweep.task_args.resume {
+                Some(dir) => sweep::open(&a.task, dir)?,
+                None => sweep::plan(&a.task, &a.sweep.overrides(), &a.sweep.task_args.runs_dir, &serde_json::Value::Null)?,
+            };
+            let mut global_args = Vec::new();
+            if let Some(b) = &cli.backend {
+                global_args.extend(["--backend".to_string(), b.clone()]);
+            }
+            if let Some(n) = &cli.adapter {
+                global_args.extend(["--adapter".to_string(), n.clone()]);
+            }
+            let o = sweep::slurm::SlurmOptions {
+                partition: a.partition.clone(),
+                gpus_per_task: a.gpus_per_task,
+                time: a.time.clone(),
+                max_parallel: a.max_parallel,
+                sbatch_args: a.sbatch_arg.clone(),
+                exe: std::env::current_exe().map_err(|e| pathprox::Error::Other(format!("the pathprox binary's path: {e}")))?,
+                global_args,
+                dry_run: a.dry_run,
+            };
+            let (jobs, submitted) = sweep::slurm::submit(&s, &o)?;
+            print!("{}", sweep::slurm::describe(&s, &jobs, &submitted, a.dry_run));
+            println!("sweep directory: {}", s.path.display());
+            Ok(())
+        }
+        (None, Some(task)) if cmd.plan_only => {
+            let args = &cmd.args;
+            let s = sweep::plan(task, &args.overrides(), &args.task_args.runs_dir, &serde_json::Value::Null)?;
+            println!("{}: {} runs ({} grid, indexes 0–{}; {} re-runs after the grid)", s.config.caption(), s.plan.len(), s.plan.grid, s.plan.grid.saturating_sub(1), s.plan.reruns);
+            for p in &s.plan.runs {
+                println!("  {p}");
+            }
+            println!("run each with `pathprox sweep run {} --index I`", s.path.display());
+            println!("sweep directory: {}", s.path.display());
+            Ok(())
+        }
+        (None, Some(task)) => {
+            let args = &cmd.args;
+            let (gpu, why) = open_assigned_gpu(cli)?;
+            install_interrupt()?;
+            let dir = sweep::run_with(&gpu, &why, task, &args.overrides(), &args.task_args.runs_dir, args.task_args.resume.as_deref(), &INTERRUPTED, &bar)?;
+            println!("sweep directory: {}", dir.display());
+            Ok(())
+        }
+        (None, None) => Err(pathprox::Error::Other("sweep: name a task (task1–task4) or a part: run, status, collect, slurm (`pathprox sweep --help`)".into())),
+    }
 }
 
 fn run(cli: Cli) -> pathprox::Result<()> {

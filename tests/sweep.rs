@@ -155,6 +155,11 @@ fn sweep_command_writes_results_table_and_figure() {
     let (out2, err2) = sweep_cli(&["sweep", "task1", "--resume", dir.to_str().unwrap()]);
     assert_eq!(err2.matches(": done").count(), 6, "{err2}");
     assert!(out2.contains(&table));
+    // A sweep from before per-run records (sweep.jsonl only) resumes from its sweep.jsonl.
+    std::fs::remove_dir_all(dir.join("records")).unwrap();
+    let (out3, err3) = sweep_cli(&["sweep", "task1", "--resume", dir.to_str().unwrap()]);
+    assert!(err3.contains("6 finished run(s) read from sweep.jsonl") && err3.matches(": done").count() == 6, "{err3}");
+    assert!(out3.contains(&table));
     let _ = std::fs::remove_dir_all(runs);
 }
 
@@ -196,6 +201,7 @@ fn interrupted_and_resumed_sweep_equals_an_uninterrupted_one() {
         lambdas: Some(vec![1e-3]),
         seeds: Some(2),
         corrupted_dir: None,
+        tuning: None,
     };
     let no = AtomicBool::new(false);
     let root = temp("straight");

@@ -1,6 +1,7 @@
 //! The runtime: adapter choice, the `Gpu` context, tensors, the buffer pool, kernels and recording.
 
 pub mod adapter;
+pub mod assigned;
 pub mod context;
 pub mod kernel;
 pub mod pool;
