@@ -30,7 +30,8 @@ fi
 start=$(date +%s)
 
 # A Vulkan loader: unpacked from .gl/*.deb (see docs/gpu.md for how to fetch them beforehand) if missing.
-if ! ldconfig -p 2>/dev/null | grep -q libvulkan; then
+# (grep without -q: with pipefail, -q's early exit would fail the pipeline on ldconfig's SIGPIPE)
+if ! ldconfig -p 2>/dev/null | grep 'libvulkan\.so' > /dev/null; then
     if compgen -G ".gl/*.deb" > /dev/null; then
         for f in .gl/*.deb; do dpkg -x "$f" /; done
         ldconfig
@@ -73,7 +74,7 @@ if [ -n "$small" ]; then iters=200; fi
 t0=$(date +%s.%N)
 if timeout 240 "$bin" task1 --iters $iters --runs-dir "$out/runs" "${adapter[@]}" > "$out/task1.txt" 2>&1; then
     wall=$(echo "$(date +%s.%N) - $t0" | bc)
-    task1_row=$(printf "| %-32s | %-36s | %12.1f | %-8s | %9s |" "task1 --iters $iters (wall)" "wd + pathprox, tuned, with evaluation" "$wall" "s" "")
+    task1_row=$(printf "| %-32s | %-44s | %12.1f | %-8s | %9s |" "task1 --iters $iters (wall)" "wd + pathprox, tuned, with evaluation" "$wall" "s" "")
 else
     task1_row="| task1 --iters $iters failed: $(tail -1 "$out/task1.txt") |"
 fi
