@@ -85,7 +85,8 @@ fn gpu_tile_kernels_match_cpu_on_shapes_around_their_blocks() {
         // Each distinct specialization costs a few seconds of compiling per adapter, so the shapes share
         // them: scalar loads of both operands in every form, vec4 loads of both, and one form of each
         // smaller block.
-        let cases: &[(Algo, (usize, usize, usize), &[(bool, bool)])] = &[
+        type Forms = &'static [(bool, bool)];
+        let cases: &[(Algo, (usize, usize, usize), Forms)] = &[
             (big, (129, 127, 33), &[(false, false), (true, false), (false, true)]),
             (big, (1, 1, 1), &[(false, false), (true, false), (false, true)]),
             (big, (128, 132, 20), &[(false, false), (true, false), (false, true)]),
