@@ -196,7 +196,18 @@ fn training_step(gpu: &Gpu, spec: crate::nn::ModelSpec, batch: usize, method: cr
 /// and milliseconds), in program order. The parts add up to a little more than the whole step, which
 /// overlaps nothing but pays no submission per dispatch.
 pub fn task1_step_profile(gpu: &Gpu, method: crate::train::method::Method) -> Result<Vec<(String, f64)>> {
-    let (prog, _) = training_step_program(gpu, crate::nn::ModelSpec::mlp_3_400_factorized(), 200, method)?;
+    step_profile(gpu, crate::nn::ModelSpec::mlp_3_400_factorized(), 200, method)
+}
+
+/// As `task1_step_profile`, for the VGG19 step at batch 128 (on a GPU, where its convolutions go).
+pub fn vgg19_step_profile(gpu: &Gpu, method: crate::train::method::Method) -> Result<Vec<(String, f64)>> {
+    step_profile(gpu, crate::nn::ModelSpec::vgg19(), 128, method)
+}
+
+/// Each dispatch of one training step timed on its own by the host's clock (`Gpu::time_dispatches`:
+/// batches of runs in one submission, so no timestamp queries are needed and any adapter can be read).
+fn step_profile(gpu: &Gpu, spec: crate::nn::ModelSpec, batch: usize, method: crate::train::method::Method) -> Result<Vec<(String, f64)>> {
+    let (prog, _) = training_step_program(gpu, spec, batch, method)?;
     let mut out = Vec::new();
     for d in &prog.dispatches {
         let seconds = gpu.time_dispatches(std::slice::from_ref(d))?;
@@ -264,5 +275,88 @@ pub fn print_steps(rows: &[Row]) {
     println!("{:<24} {:<34} {:>12} {:>10} {:>10}", "training step", "model", "time (ms)", "steps/s", "GFLOP/s");
     for r in rows {
         println!("{:<24} {:<34} {:>12.3} {:>10.1} {:>10.1}", r.what, r.shape, r.seconds * 1e3, 1.0 / r.seconds, r.gflops());
+    }
+}
+
+/// The sizes `gpu_check` measures at: a GPU's (the figures) or, `small`, sizes that finish in a
+/// few minutes on a CPU adapter so that the check runs end to end anywhere (`benches/gpu.sh --small`).
+pub struct CheckSizes {
+    pub fma_workgroups: usize,
+    pub fma_iters: u32,
+    pub matmul: [usize; 2],
+    pub conv_batch: usize,
+    pub vgg19_batch: usize,
+}
+
+impl CheckSizes {
+    pub fn new(small: bool) -> CheckSizes {
+        if small {
+            CheckSizes { fma_workgroups: 64, fma_iters: 256, matmul: [256, 512], conv_batch: 2, vgg19_batch: 4 }
+        } else {
+            // 8192·256 invocations: ~16 per FP32 lane of an H100-class GPU, enough to hide fma latency.
+            CheckSizes { fma_workgroups: 8192, fma_iters: 1024, matmul: [1024, 4096], conv_batch: 128, vgg19_batch: 128 }
+        }
+    }
+}
+
+/// One row of the GPU check: a figure, its unit, and (for kernels) its fraction of the FMA peak.
+pub struct CheckRow {
+    pub what: String,
+    pub shape: String,
+    pub value: f64,
+    pub unit: &'static str,
+    pub of_peak: Option<f64>,
+}
+
+/// The adapter's FP32 multiply-add throughput (GFLOP/s) by `ops::peak::fma_peak`.
+pub fn fma_peak(gpu: &Gpu, workgroups: usize, iters: u32) -> Result<Row> {
+    let (d, _out) = crate::ops::peak::fma_peak(gpu, workgroups, iters)?;
+    let mut prog = Program::new();
+    prog.push(d);
+    let seconds = time_program(gpu, &prog, 3)?;
+    let flops = (workgroups * crate::ops::peak::WG) as f64 * iters as f64 * crate::ops::peak::FLOPS_PER_ITER;
+    Ok(Row { what: "fp32 fma peak".into(), shape: format!("{} invocations × {iters} × 32 fma", workgroups * crate::ops::peak::WG), seconds, flops })
+}
+
+/// `pathprox bench --gpu-check`: the FMA peak, matmul at two sizes, the three conv passes at every VGG19
+/// layer shape, the Task-1 step and the VGG19 step, each kernel figure as a fraction of the peak.
+pub fn gpu_check(gpu: &Gpu, sizes: &CheckSizes, on_row: OnRow) -> Result<Vec<CheckRow>> {
+    use crate::train::method::Method;
+    let mut out = Vec::new();
+    on_row("fp32 fma peak");
+    let peak = fma_peak(gpu, sizes.fma_workgroups, sizes.fma_iters)?;
+    let peak_gflops = peak.gflops();
+    out.push(CheckRow { what: peak.what.clone(), shape: peak.shape.clone(), value: peak_gflops, unit: "GFLOP/s", of_peak: Some(1.0) });
+    let kernel = |r: Row| CheckRow { of_peak: Some(r.gflops() / peak_gflops), what: r.what.clone(), shape: r.shape.clone(), value: r.gflops(), unit: "GFLOP/s" };
+    for n in sizes.matmul {
+        on_row(&format!("matmul {n}³"));
+        out.push(kernel(matmul(gpu, &format!("{n}³"), n, n, n, false, false)?));
+    }
+    for &(c_in, c_out, hw) in VGG19_CONV_SHAPES {
+        on_row(&format!("conv2d {c_in}→{c_out} {hw}×{hw}"));
+        out.extend(conv2d(gpu, sizes.conv_batch, c_in, c_out, hw)?.into_iter().map(kernel));
+    }
+    for m in [Method::WeightDecay, Method::PathProx { balance: true }] {
+        on_row(&format!("task1 step ({})", m.name()));
+        let r = task1_step(gpu, m)?;
+        out.push(CheckRow { what: r.what.clone(), shape: r.shape.clone(), value: 1.0 / r.seconds, unit: "steps/s", of_peak: None });
+    }
+    on_row("vgg19 step (pathprox)");
+    let method = Method::PathProx { balance: true };
+    let (r, _) = training_step(gpu, crate::nn::ModelSpec::vgg19(), sizes.vgg19_batch, method, 1)?;
+    out.push(CheckRow { what: format!("vgg19 step ({})", method.name()), shape: r.shape.clone(), value: r.seconds * 1e3, unit: "ms", of_peak: Some(r.gflops() / peak_gflops) });
+    Ok(out)
+}
+
+/// The check as one Markdown table (benches/gpu.sh appends PyTorch's rows and the Task-1 run to it).
+pub fn print_check(gpu: &Gpu, rows: &[CheckRow]) {
+    println!("adapter: {}", gpu.describe());
+    println!("host CPU: {}", host_cpu());
+    println!();
+    println!("| {:<32} | {:<44} | {:>12} | {:<8} | {:>9} |", "what", "shape", "value", "unit", "of peak");
+    println!("|{:-<34}|{:-<46}|{:->14}|{:-<10}|{:->11}|", "", "", "", "", "");
+    for r in rows {
+        let of_peak = r.of_peak.map(|f| format!("{:.1}%", 100.0 * f)).unwrap_or_default();
+        println!("| {:<32} | {:<44} | {:>12.1} | {:<8} | {:>9} |", r.what, r.shape, r.value, r.unit, of_peak);
     }
 }

@@ -352,9 +352,18 @@ enum Command {
         /// Only the VGG19 training step (batch 128): seconds per step on a CPU adapter.
         #[arg(long, conflicts_with = "quick")]
         vgg19: bool,
-        /// Only where a Task-1 step's time goes: each of its dispatches timed on its own.
-        #[arg(long, conflicts_with_all = ["quick", "vgg19"])]
+        /// Only where a training step's time goes: each of its dispatches timed on its own (host wall
+        /// clock over batched submissions, no timestamp queries, so on any adapter). With --vgg19: the
+        /// VGG19 step at batch 128 instead of the Task-1 steps.
+        #[arg(long, conflicts_with = "quick")]
         profile: bool,
+        /// One table for a hardware GPU: FP32 FMA peak, matmul 1024³ and 4096³ (and % of peak), the conv
+        /// passes at VGG19's shapes at batch 128, the Task-1 and VGG19 steps (benches/gpu.sh, docs/gpu.md).
+        #[arg(long, conflicts_with_all = ["quick", "vgg19", "profile"])]
+        gpu_check: bool,
+        /// With --gpu-check: sizes that finish in minutes on a CPU adapter (256³/512³, conv batch 2, VGG19 batch 4).
+        #[arg(long, requires = "gpu_check")]
+        small: bool,
     },
     /// Fetch a data set's official files (checksummed; files already present are kept).
     Download {
@@ -653,18 +662,25 @@ fn run(cli: Cli) -> pathprox::Result<()> {
                 println!("{}{}", if i == 0 { "* " } else { "  " }, adapter::describe(&a.get_info()));
             }
         }
-        Command::Bench { quick, vgg19, profile } => {
+        Command::Bench { quick, vgg19, profile, gpu_check, small } => {
             let gpu = open_gpu(&cli)?;
             use pathprox::train::method::Method;
             // Minutes of measuring (and of compiling, on a cold shader cache): say what is being measured.
             let spinner = bench_spinner();
             let on_row = |what: &str| spinner.set_message(what.to_string());
+            if *gpu_check {
+                let rows = pathprox::bench::gpu_check(&gpu, &pathprox::bench::CheckSizes::new(*small), &on_row)?;
+                spinner.suspend(|| pathprox::bench::print_check(&gpu, &rows));
+                spinner.finish_and_clear();
+                return Ok(());
+            }
             if *profile {
                 println!("adapter: {}\nhost CPU: {}", gpu.describe(), pathprox::bench::host_cpu());
-                for method in [Method::WeightDecay, Method::PathProx { balance: true }] {
-                    let what = format!("task1 step ({})", method.name());
+                let methods: &[Method] = if *vgg19 { &[Method::PathProx { balance: true }] } else { &[Method::WeightDecay, Method::PathProx { balance: true }] };
+                for &method in methods {
+                    let what = format!("{} step ({})", if *vgg19 { "vgg19" } else { "task1" }, method.name());
                     on_row(&format!("{what}, dispatch by dispatch"));
-                    let parts = pathprox::bench::task1_step_profile(&gpu, method)?;
+                    let parts = if *vgg19 { pathprox::bench::vgg19_step_profile(&gpu, method)? } else { pathprox::bench::task1_step_profile(&gpu, method)? };
                     spinner.suspend(|| pathprox::bench::print_profile(&what, &parts));
                 }
                 spinner.finish_and_clear();

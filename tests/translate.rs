@@ -96,12 +96,14 @@ fn an_adapter_without_subgroups_is_only_offered_portable_kernels() {
             assert!(!format!("{a:?}").contains("Subgroup"), "matmul {a:?} offered without subgroups");
         }
     }
-    for (h, w) in [(32, 32), (7, 7), (2, 2), (1, 1)] {
-        for c_out in [3, 64] {
-            let v = conv2d::Algo::candidates_for(false, h, w, c_out);
+    for cpu in [true, false] {
+        for (h, w) in [(32, 32), (7, 7), (2, 2), (1, 1)] {
+            for c_out in [3, 64] {
+                let v = conv2d::Algo::candidates_for(false, cpu, h, w, c_out);
+                assert!(!v.is_empty() && v.iter().all(|a| !format!("{a:?}").contains("Subgroup")), "{v:?}");
+            }
+            let v = conv2d::WgradAlgo::candidates_for(false, cpu, h, w);
             assert!(!v.is_empty() && v.iter().all(|a| !format!("{a:?}").contains("Subgroup")), "{v:?}");
         }
-        let v = conv2d::WgradAlgo::candidates_for(false, h, w);
-        assert!(!v.is_empty() && v.iter().all(|a| !format!("{a:?}").contains("Subgroup")), "{v:?}");
     }
 }

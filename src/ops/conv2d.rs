@@ -11,6 +11,8 @@
 //! - `conv2d_wgrad.wgsl` + `conv2d_wgrad_sg.wgsl` / `conv2d_wgrad_reg.wgsl`: weight-gradient partial sums
 //!   over chunks of pixels, again with a subgroup and a portable variant;
 //!   `conv2d_reduce.wgsl`: the bias gradient and the sum of partial-sum slots.
+//! - `conv2d_gemm.wgsl` / `conv2d_wgrad_gemm.wgsl`: the same three passes as implicit GEMMs on the block
+//!   tiling of `matmul_gpu.wgsl` (workgroup memory, double-buffered), for hardware GPUs only (docs/gpu.md).
 //!
 //! Tests: `tests/kernels/conv2d.rs`.
 //!
@@ -59,18 +61,22 @@ macro_rules! wgrad_shader {
 
 pub static SHADER_WGRAD_SG: Shader = wgrad_shader!("conv2d_wgrad_sg", true);
 pub static SHADER_WGRAD_REG: Shader = wgrad_shader!("conv2d_wgrad_reg", false);
+pub static SHADER_GEMM: Shader = Shader { name: "conv2d_gemm", source: include_str!("../../shaders/conv2d_gemm.wgsl"), subgroups: false };
+pub static SHADER_WGRAD_GEMM: Shader = Shader { name: "conv2d_wgrad_gemm", source: include_str!("../../shaders/conv2d_wgrad_gemm.wgsl"), subgroups: false };
 pub static SHADER_REDUCE: Shader = Shader { name: "conv2d_reduce", source: include_str!("../../shaders/conv2d_reduce.wgsl"), subgroups: false };
 
 const CONV_BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 pub static CONV_SG: KernelDef = KernelDef { shader: &SHADER_SG, entry: "conv", bindings: CONV_BINDINGS };
 pub static CONV_REG: KernelDef = KernelDef { shader: &SHADER_REG, entry: "conv", bindings: CONV_BINDINGS };
+pub static CONV_GEMM: KernelDef = KernelDef { shader: &SHADER_GEMM, entry: "conv", bindings: CONV_BINDINGS };
 const WGRAD_BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite];
 pub static WEIGHT_GRAD_SG: KernelDef = KernelDef { shader: &SHADER_WGRAD_SG, entry: "weight_grad", bindings: WGRAD_BINDINGS };
 pub static WEIGHT_GRAD_REG: KernelDef = KernelDef { shader: &SHADER_WGRAD_REG, entry: "weight_grad", bindings: WGRAD_BINDINGS };
+pub static WEIGHT_GRAD_GEMM: KernelDef = KernelDef { shader: &SHADER_WGRAD_GEMM, entry: "weight_grad", bindings: WGRAD_BINDINGS };
 const REDUCE_BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::ReadWrite];
 pub static BIAS_GRAD: KernelDef = KernelDef { shader: &SHADER_REDUCE, entry: "bias_grad", bindings: REDUCE_BINDINGS };
 pub static SUM_SLOTS: KernelDef = KernelDef { shader: &SHADER_REDUCE, entry: "sum_slots", bindings: REDUCE_BINDINGS };
-pub static KERNELS: &[&KernelDef] = &[&CONV_SG, &CONV_REG, &WEIGHT_GRAD_SG, &WEIGHT_GRAD_REG, &BIAS_GRAD, &SUM_SLOTS];
+pub static KERNELS: &[&KernelDef] = &[&CONV_SG, &CONV_REG, &CONV_GEMM, &WEIGHT_GRAD_SG, &WEIGHT_GRAD_REG, &WEIGHT_GRAD_GEMM, &BIAS_GRAD, &SUM_SLOTS];
 
 /// Every (kernel, specialization) the conv wrappers can compile on any adapter, for the image sizes of
 /// the paper's networks (VGG19 on 32×32 down to 2×2, MNIST-sized 28/14/7) and the test variants. The
@@ -83,17 +89,19 @@ pub fn every_variant() -> Vec<(&'static KernelDef, Variant)> {
             out.push((def, v));
         }
     };
-    for sg in [true, false] {
+    for (sg, cpu) in [(true, true), (false, true), (true, false), (false, false)] {
         for &h in &sizes {
             for &w in &sizes {
                 for c_out in [3, 64] {
-                    Algo::candidates_for(sg, h, w, c_out).into_iter().for_each(|a| add(a.def(), a.constants()));
+                    Algo::candidates_for(sg, cpu, h, w, c_out).into_iter().for_each(|a| add(a.def(), a.constants()));
                 }
-                WgradAlgo::candidates_for(sg, h, w).into_iter().for_each(|a| add(a.def(), a.constants()));
+                WgradAlgo::candidates_for(sg, cpu, h, w).into_iter().for_each(|a| add(a.def(), a.constants()));
             }
         }
     }
     Algo::all_for(true).into_iter().for_each(|a| add(a.def(), a.constants()));
+    let tested_gemm = Algo::Gemm { tm: 4, tn: 4, bkc: 2 }; // tests/kernels/conv2d.rs forces it
+    add(tested_gemm.def(), tested_gemm.constants());
     WgradAlgo::all_for(true).into_iter().for_each(|a| add(a.def(), a.constants()));
     out
 }
@@ -119,6 +127,45 @@ struct ConvParams {
 const FLAG_BIAS: u32 = 1;
 const FLAG_RELU: u32 = 2;
 const FLAG_FLIP: u32 = 4;
+
+/// Mirrors `Params` in conv2d_gemm.wgsl (`per_chunk` and `slot0` are conv2d_wgrad_gemm.wgsl's; the
+/// forward kernel reads those words as w_m / w_c / flags, see `GemmParams::conv`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct GemmParams {
+    c_in: u32,
+    c_out: u32,
+    h: u32,
+    w: u32,
+    images: u32,
+    a: u32,
+    b: u32,
+    c: u32,
+}
+
+/// Workgroup memory (bytes) of the implicit-GEMM kernels: both halves of the double buffer of a
+/// (16·tm)×(16·tn) block over slices `bk` deep.
+fn gemm_workgroup_bytes(tm: u32, tn: u32, bk: u32) -> u32 {
+    2 * bk * 16 * (tm + tn) * 4
+}
+
+/// Errors unless (tm, tn) is a block the implicit-GEMM kernels are written for and fits this adapter.
+fn check_gemm_block(gpu: &Gpu, op: &'static str, what: &dyn std::fmt::Debug, tm: u32, tn: u32, bk: u32) -> Result<()> {
+    if ![4, 8].contains(&tm) || ![4, 8].contains(&tn) || bk == 0 {
+        return Err(Error::shape(op, format!("unsupported variant {what:?}: needs TM, TN ∈ {{4, 8}}")));
+    }
+    let need = gemm_workgroup_bytes(tm, tn, bk);
+    if need > gpu.limits.max_compute_workgroup_storage_size {
+        return Err(Error::Limit { op, msg: format!("{what:?} needs {need} bytes of workgroup memory"), limit: format!("{} bytes", gpu.limits.max_compute_workgroup_storage_size) });
+    }
+    Ok(())
+}
+
+/// The tuning key's suffix on adapters that are not CPUs: their candidate lists grew the implicit-GEMM
+/// kernels in front, and choices are stored by index (checkpoints), so their keys are new.
+fn gpu_list_tag(gpu: &Gpu) -> &'static str {
+    if gpu.info.device_type == wgpu::DeviceType::Cpu { "" } else { " +gpu" }
+}
 
 /// Mirrors `Params` in conv2d_wgrad.wgsl.
 #[repr(C)]
@@ -225,6 +272,9 @@ pub enum Algo {
     Subgroup { tm: u32, tile: Tile },
     /// `conv2d_reg`: portable register tiles (OpenGL, GPUs, anything without 8-wide subgroups).
     Register { tm: u32, tile: Tile },
+    /// `conv2d_gemm`: implicit GEMM on (16·tm) channels × (16·tn) pixels staged in workgroup memory,
+    /// `bkc` reduction channels per slice (hardware GPUs; never timed on CPU adapters).
+    Gemm { tm: u32, tn: u32, bkc: u32 },
 }
 
 impl Algo {
@@ -234,11 +284,21 @@ impl Algo {
     /// With few output channels (the data gradient of a 3-channel input layer) 4 channels and 16 pixels
     /// per lane run 4× faster than 16 channels, most of which would be padding.
     pub fn candidates(gpu: &Gpu, h: usize, w: usize, c_out: usize) -> Vec<Algo> {
-        Algo::candidates_for(gpu.fixed_subgroup_size() == Some(8), h, w, c_out)
+        Algo::candidates_for(gpu.fixed_subgroup_size() == Some(8), gpu.info.device_type == wgpu::DeviceType::Cpu, h, w, c_out)
     }
 
-    /// The candidates on an adapter with (or without) 8-wide subgroups; without, only portable variants.
-    pub fn candidates_for(subgroup8: bool, h: usize, w: usize, c_out: usize) -> Vec<Algo> {
+    /// The candidates on an adapter with (or without) 8-wide subgroups that is (or is not) a CPU; without
+    /// subgroups, only portable variants. Adapters that are not CPUs get the implicit-GEMM kernels first
+    /// (128×64 first: it fits WebGPU's default 16 KiB of workgroup memory, so an untuned run can use it;
+    /// 128×128 needs 18 KiB; 64×64 for layers with few pixels or channels), then the same list. (Slices
+    /// of 2 channels, `bkc: 2`, are tested but not offered: 18 KiB and not measured to pay.)
+    pub fn candidates_for(subgroup8: bool, cpu: bool, h: usize, w: usize, c_out: usize) -> Vec<Algo> {
+        let mut v = if cpu { Vec::new() } else { vec![Algo::Gemm { tm: 8, tn: 4, bkc: 1 }, Algo::Gemm { tm: 8, tn: 8, bkc: 1 }, Algo::Gemm { tm: 4, tn: 4, bkc: 1 }] };
+        v.extend(Algo::cpu_candidates(subgroup8, h, w, c_out));
+        v
+    }
+
+    fn cpu_candidates(subgroup8: bool, h: usize, w: usize, c_out: usize) -> Vec<Algo> {
         let (t8, column) = (Tile::fit(h, w, 8), Tile::fit(h, 1, 8));
         if subgroup8 {
             if c_out <= 4 {
@@ -272,16 +332,21 @@ impl Algo {
         match self {
             Algo::Subgroup { .. } => &CONV_SG,
             Algo::Register { .. } => &CONV_REG,
+            Algo::Gemm { .. } => &CONV_GEMM,
         }
     }
 
     fn parts(self) -> (u32, Tile) {
         match self {
             Algo::Subgroup { tm, tile } | Algo::Register { tm, tile } => (tm, tile),
+            Algo::Gemm { .. } => unreachable!("conv2d_gemm has no pixel tile"),
         }
     }
 
     fn constants(self) -> Vec<(&'static str, u32)> {
+        if let Algo::Gemm { tm, tn, bkc } = self {
+            return vec![("TM", tm), ("TN", tn), ("BKC", bkc)];
+        }
         let (tm, tile) = self.parts();
         let mut v = vec![("TM", tm)];
         v.extend(tile.constants());
@@ -293,6 +358,7 @@ impl Algo {
         match self {
             Algo::Subgroup { tm, .. } => [tiles.div_ceil(8), c_out.div_ceil(tm), 1],
             Algo::Register { tm, .. } => [tiles.div_ceil(8), c_out.div_ceil(tm).div_ceil(8), 1],
+            Algo::Gemm { tm, tn, .. } => [tiles.div_ceil(16 * tn), c_out.div_ceil(16 * tm), 1],
         }
     }
 }
@@ -305,6 +371,9 @@ pub enum WgradAlgo {
     Subgroup { tm: u32, tc: u32, tile: Tile },
     /// `conv2d_wgrad_reg`: portable.
     Register { tm: u32, tc: u32, tile: Tile },
+    /// `conv2d_wgrad_gemm`: implicit GEMM on (16·tm) output channels × (16·tn) (input channel, tap)
+    /// columns, split along the pixels (hardware GPUs; never timed on CPU adapters).
+    Gemm { tm: u32, tn: u32 },
 }
 
 impl WgradAlgo {
@@ -312,10 +381,17 @@ impl WgradAlgo {
     /// output channels per lane depending on the shape. The portable variants keep one input channel
     /// per invocation: more multiply Mesa's OpenGL compile time (seconds at TC = 2 with 2-row tiles).
     pub fn candidates(gpu: &Gpu, h: usize, w: usize) -> Vec<WgradAlgo> {
-        WgradAlgo::candidates_for(gpu.fixed_subgroup_size() == Some(8), h, w)
+        WgradAlgo::candidates_for(gpu.fixed_subgroup_size() == Some(8), gpu.info.device_type == wgpu::DeviceType::Cpu, h, w)
     }
 
-    pub fn candidates_for(subgroup8: bool, h: usize, w: usize) -> Vec<WgradAlgo> {
+    /// As `Algo::candidates_for`: the implicit-GEMM kernels first on adapters that are not CPUs.
+    pub fn candidates_for(subgroup8: bool, cpu: bool, h: usize, w: usize) -> Vec<WgradAlgo> {
+        let mut v = if cpu { Vec::new() } else { vec![WgradAlgo::Gemm { tm: 8, tn: 8 }, WgradAlgo::Gemm { tm: 4, tn: 4 }] };
+        v.extend(WgradAlgo::cpu_candidates(subgroup8, h, w));
+        v
+    }
+
+    fn cpu_candidates(subgroup8: bool, h: usize, w: usize) -> Vec<WgradAlgo> {
         let t8 = Tile::fit(h, w, 8);
         if subgroup8 {
             return vec![WgradAlgo::Subgroup { tm: 16, tc: 1, tile: t8 }, WgradAlgo::Subgroup { tm: 8, tc: 1, tile: t8 }];
@@ -341,6 +417,7 @@ impl WgradAlgo {
     fn parts(self) -> (u32, u32, Tile) {
         match self {
             WgradAlgo::Subgroup { tm, tc, tile } | WgradAlgo::Register { tm, tc, tile } => (tm, tc, tile),
+            WgradAlgo::Gemm { .. } => unreachable!("conv2d_wgrad_gemm has no pixel tile"),
         }
     }
 
@@ -348,10 +425,14 @@ impl WgradAlgo {
         match self {
             WgradAlgo::Subgroup { .. } => &WEIGHT_GRAD_SG,
             WgradAlgo::Register { .. } => &WEIGHT_GRAD_REG,
+            WgradAlgo::Gemm { .. } => &WEIGHT_GRAD_GEMM,
         }
     }
 
     fn constants(self) -> Vec<(&'static str, u32)> {
+        if let WgradAlgo::Gemm { tm, tn } = self {
+            return vec![("TM", tm), ("TN", tn)];
+        }
         let (tm, tc, tile) = self.parts();
         let mut v = vec![("TM", tm), ("TC", tc)];
         v.extend(tile.constants());
@@ -370,6 +451,7 @@ impl WgradAlgo {
                 let c_blocks = c_in.div_ceil(tc as usize);
                 (c_blocks, (c_blocks * c_out.div_ceil(tm as usize)).div_ceil(WGRAD_WG as usize))
             }
+            WgradAlgo::Gemm { .. } => unreachable!("conv2d_wgrad_gemm plans its own grid"),
         }
     }
 }
@@ -467,7 +549,36 @@ impl ConvJob<'_> {
         format!("{} {}x{}x{}x{}->{}", self.op, self.n, self.c_in, self.h, self.w, self.c_out)
     }
 
+    /// conv2d_gemm's dispatches: one per group of images whose bindings fit.
+    fn build_gemm(&self, gpu: &Gpu, algo: Algo) -> Result<Vec<Dispatch>> {
+        let Algo::Gemm { tm, tn, bkc } = algo else { unreachable!("only conv2d_gemm") };
+        check_gemm_block(gpu, self.op, &algo, tm, tn, 9 * bkc)?;
+        if bkc == 0 || 9 * bkc * 16 * tm.max(tn) > 256 * 8 {
+            return Err(Error::shape(self.op, format!("unsupported variant {algo:?}: needs 1 ≤ BKC, at most 8 gathers per invocation")));
+        }
+        let pipeline = gpu.pipeline(algo.def(), &algo.constants())?;
+        let max_wg = gpu.limits.max_compute_workgroups_per_dimension as usize;
+        if self.c_out.div_ceil(16 * tm as usize) > max_wg {
+            return Err(Error::Limit { op: self.op, msg: format!("{} output channels", self.c_out), limit: format!("{max_wg} workgroups per dimension") });
+        }
+        let hw = self.h * self.w;
+        let max_images = (max_wg * 16 * tn as usize / hw).max(1);
+        let groups = image_groups(gpu, self.op, self.n, &[self.c_in * hw, self.c_out * hw], max_images)?;
+        let whole = groups.len() == 1;
+        let bias = self.bias.unwrap_or(self.wts);
+        let mut out = Vec::new();
+        for group in groups {
+            let params = GemmParams { c_in: self.c_in as u32, c_out: self.c_out as u32, h: self.h as u32, w: self.w as u32, images: group.1 as u32, a: self.w_m as u32, b: self.w_c as u32, c: self.flags };
+            let args = [images_of(self.src, group, self.c_in * hw, whole), Arg::from(self.wts), Arg::from(bias), images_of(self.dst, group, self.c_out * hw, whole)];
+            out.push(gpu.dispatch(&pipeline, &params, &args, algo.grid((group.1 * hw) as u32, self.c_out as u32))?);
+        }
+        Ok(out)
+    }
+
     fn build(&self, gpu: &Gpu, algo: Algo) -> Result<Vec<Dispatch>> {
+        if let Algo::Gemm { .. } = algo {
+            return self.build_gemm(gpu, algo);
+        }
         let (tm, tile) = algo.parts();
         tile.check(self.op)?;
         if tm == 0 {
@@ -512,7 +623,7 @@ impl ConvJob<'_> {
     fn tuned(&self, gpu: &Gpu) -> Algo {
         let candidates = Algo::candidates(gpu, self.h, self.w, self.c_out);
         let mut scratch = None;
-        let i = gpu.tune(&self.key(), candidates.len(), |i| {
+        let i = gpu.tune(&format!("{}{}", self.key(), gpu_list_tag(gpu)), candidates.len(), |i| {
             let (src, wts, dst) = scratch.get_or_insert_with(|| (gpu.zeros(self.src.shape()), gpu.zeros(self.wts.shape()), gpu.zeros(self.dst.shape())));
             ConvJob { src, wts, bias: None, dst, flags: self.flags & FLAG_FLIP, ..*self }.build(gpu, candidates[i])
         });
@@ -585,7 +696,7 @@ pub fn backward_weight_with(gpu: &Gpu, prog: &mut Program, x: &Tensor, dy: &Tens
         Some(a) => a,
         None => {
             let candidates = WgradAlgo::candidates(gpu, d.h, d.w);
-            let key = format!("{OP} {}x{}x{}x{}->{}", d.n, d.c_in, d.h, d.w, d.c_out);
+            let key = format!("{OP} {}x{}x{}x{}->{}{}", d.n, d.c_in, d.h, d.w, d.c_out, gpu_list_tag(gpu));
             let mut scratch = None;
             let i = gpu.tune(&key, candidates.len(), |i| {
                 let (x, dy, dw) = scratch.get_or_insert_with(|| (gpu.zeros(x.shape()), gpu.zeros(dy.shape()), gpu.zeros(dw.shape())));
@@ -600,8 +711,65 @@ pub fn backward_weight_with(gpu: &Gpu, prog: &mut Program, x: &Tensor, dy: &Tens
     Ok(())
 }
 
+/// Pixels one conv2d_wgrad_gemm workgroup row sums at most: 512 slices of 8 (llvmpipe lets an invocation
+/// loop 65,535 iterations in all; a GPU gets its parallelism from the split anyway).
+const GEMM_MAX_PER_CHUNK: usize = 4096;
+/// conv2d_wgrad_gemm splits the pixels until about this many workgroups run (an H100 has 132 SMs).
+const GEMM_TARGET_WORKGROUPS: usize = 512;
+
+/// conv2d_wgrad_gemm's dispatches: output blocks × chunks of pixels, partial sums in slots (split-K)
+/// added by `sum_slots` when there is more than one.
+fn weight_grad_gemm(gpu: &Gpu, d: &Dims, x: &Tensor, dy: &Tensor, dw: &Tensor, algo: WgradAlgo) -> Result<Vec<Dispatch>> {
+    const OP: &str = "conv2d backward_weight";
+    let WgradAlgo::Gemm { tm, tn } = algo else { unreachable!("only conv2d_wgrad_gemm") };
+    check_gemm_block(gpu, OP, &algo, tm, tn, 8)?;
+    let pipeline = gpu.pipeline(algo.def(), &algo.constants())?;
+    let max_wg = gpu.limits.max_compute_workgroups_per_dimension as usize;
+    let (gx, gy) = ((d.c_in * 9).div_ceil(16 * tn as usize), d.c_out.div_ceil(16 * tm as usize));
+    if gx > max_wg || gy > max_wg {
+        return Err(Error::Limit { op: OP, msg: format!("{gx} × {gy} output blocks"), limit: format!("{max_wg} workgroups per dimension") });
+    }
+    let hw = d.h * d.w;
+    let slot_len = d.c_out * d.c_in * 9;
+    let groups = image_groups(gpu, OP, d.n, &[d.c_in * hw, d.c_out * hw], usize::MAX)?;
+    let whole = groups.len() == 1;
+    let scratch_slots = (MAX_SCRATCH_BYTES.min(gpu.limits.max_storage_buffer_binding_size as usize) / (slot_len * 4)).max(1);
+    let mut plan = Vec::new();
+    let mut slots = 0;
+    for &group in &groups {
+        let pixels = group.1 * hw;
+        let needed = pixels.div_ceil(GEMM_MAX_PER_CHUNK);
+        let wanted = GEMM_TARGET_WORKGROUPS.div_ceil(gx * gy).min(scratch_slots / groups.len()).min(pixels.div_ceil(64));
+        let per_chunk = pixels.div_ceil(needed.max(wanted).min(max_wg)).next_multiple_of(8);
+        if per_chunk > GEMM_MAX_PER_CHUNK {
+            return Err(Error::Limit { op: OP, msg: format!("{pixels} pixels per image group"), limit: format!("{max_wg} workgroups per dimension") });
+        }
+        let chunks = pixels.div_ceil(per_chunk);
+        plan.push((group, per_chunk, chunks, slots));
+        slots += chunks;
+    }
+    if slots * slot_len * 4 > gpu.limits.max_storage_buffer_binding_size as usize {
+        return Err(Error::Limit { op: OP, msg: format!("{slots} partial-sum slots of {slot_len} elements"), limit: "storage binding size".into() });
+    }
+    let scratch = if slots > 1 { Some(gpu.empty(&[slots, slot_len], DType::F32)) } else { None };
+    let target = scratch.as_ref().unwrap_or(dw);
+    let mut out = Vec::new();
+    for (group, per_chunk, chunks, slot0) in plan {
+        let params = GemmParams { c_in: d.c_in as u32, c_out: d.c_out as u32, h: d.h as u32, w: d.w as u32, images: group.1 as u32, a: per_chunk as u32, b: slot0 as u32, c: 0 };
+        let args = [images_of(x, group, d.c_in * hw, whole), images_of(dy, group, d.c_out * hw, whole), Arg::from(target)];
+        out.push(gpu.dispatch(&pipeline, &params, &args, [gx as u32, gy as u32, chunks as u32])?);
+    }
+    if let Some(scratch) = &scratch {
+        out.push(sum_slots(gpu, scratch, dw, slot_len, slots)?);
+    }
+    Ok(out)
+}
+
 fn weight_grad_dispatches(gpu: &Gpu, d: &Dims, x: &Tensor, dy: &Tensor, dw: &Tensor, algo: WgradAlgo) -> Result<Vec<Dispatch>> {
     const OP: &str = "conv2d backward_weight";
+    if let WgradAlgo::Gemm { .. } = algo {
+        return weight_grad_gemm(gpu, d, x, dy, dw, algo);
+    }
     let max_wg = gpu.limits.max_compute_workgroups_per_dimension as usize;
     let (tm, tc, tile) = algo.parts();
     tile.check(OP)?;
@@ -663,6 +831,7 @@ fn weight_grad_dispatches(gpu: &Gpu, d: &Dims, x: &Tensor, dy: &Tensor, dw: &Ten
         let grid = match algo {
             WgradAlgo::Subgroup { .. } => [groups_x as u32, m_blocks as u32, chunks as u32],
             WgradAlgo::Register { .. } => [groups_x as u32, chunks as u32, 1],
+            WgradAlgo::Gemm { .. } => unreachable!("conv2d_wgrad_gemm has its own dispatches"),
         };
         out.push(gpu.dispatch(&pipeline, &params, &args, grid)?);
     }
@@ -804,5 +973,35 @@ pub mod cpu {
             db[(i / (d.h * d.w)) % d.c_out] += v;
         }
         db
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpus_are_offered_the_implicit_gemm_kernels_first_and_cpu_adapters_keep_their_lists() {
+        for (h, w, c_out) in [(32, 32, 64), (2, 2, 512), (32, 32, 3)] {
+            for sg in [false, true] {
+                let v = Algo::candidates_for(sg, false, h, w, c_out);
+                assert!(matches!(v[0], Algo::Gemm { tm: 8, .. }) && v.contains(&Algo::Gemm { tm: 8, tn: 8, bkc: 1 }) && v.contains(&Algo::Gemm { tm: 4, tn: 4, bkc: 1 }), "{v:?}");
+                assert_eq!(v[3..], Algo::cpu_candidates(sg, h, w, c_out)[..]);
+                let v = WgradAlgo::candidates_for(sg, false, h, w);
+                assert_eq!(v[0], WgradAlgo::Gemm { tm: 8, tn: 8 });
+            }
+            // lavapipe (8-wide subgroups) and llvmpipe through GL (none): no GEMM kernel, today's first choice.
+            let lavapipe = Algo::candidates_for(true, true, h, w, c_out);
+            assert!(matches!(lavapipe[0], Algo::Subgroup { .. }) && !lavapipe.iter().any(|a| matches!(a, Algo::Gemm { .. })), "{lavapipe:?}");
+            let gl = Algo::candidates_for(false, true, h, w, c_out);
+            assert!(matches!(gl[0], Algo::Register { tm: 8, .. }) && !gl.iter().any(|a| matches!(a, Algo::Gemm { .. })), "{gl:?}");
+            for sg in [true, false] {
+                let v = WgradAlgo::candidates_for(sg, true, h, w);
+                assert!(!v.is_empty() && !v.iter().any(|a| matches!(a, WgradAlgo::Gemm { .. })), "{v:?}");
+            }
+        }
+        // The first GEMM candidates fit WebGPU's default 16 KiB of workgroup memory; the 128×128 forward
+        // block needs 18 KiB (desktop GPUs have 32 KiB or more; the tuner skips it where it does not fit).
+        assert!(gemm_workgroup_bytes(8, 4, 9) <= 16384 && gemm_workgroup_bytes(4, 4, 9) <= 16384 && gemm_workgroup_bytes(8, 8, 8) <= 16384);
     }
 }

@@ -1,11 +1,12 @@
 //! Matrix multiplication in the three forms training needs (A·B, Aᵀ·B, A·Bᵀ) with a fused epilogue
 //! (accumulate, bias, ReLU, ReLU-backward mask), its kernel variants, and the CPU reference.
 //! Shaders: `shaders/matmul_common.wgsl` + one of `matmul_sg4` / `matmul_sg` / `matmul_reg` / `matmul_tiled` /
-//! `matmul_vec`; `shaders/matmul_panels.wgsl` copies B into the column panels `Algo::Subgroup4Panels` reads.
+//! `matmul_vec` / `matmul_gpu`; `shaders/matmul_panels.wgsl` copies B into the column panels `Algo::Subgroup4Panels` reads.
 //! Tests: `tests/kernels/matmul.rs`.
 //!
 //! Which variant runs is measured per adapter and per problem shape (`Gpu::tune`): subgroup kernels
-//! on lavapipe, register-blocked kernels on other CPU adapters, workgroup-memory tiles on GPUs.
+//! on lavapipe, register-blocked kernels on other CPU adapters, workgroup-memory tiles on GPUs
+//! (`matmul_gpu` first, see docs/gpu.md).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -27,6 +28,7 @@ pub static SHADER_SG: Shader = matmul_shader!("matmul_sg", true);
 pub static SHADER_REG: Shader = matmul_shader!("matmul_reg", false);
 pub static SHADER_TILED: Shader = matmul_shader!("matmul_tiled", false);
 pub static SHADER_VEC: Shader = matmul_shader!("matmul_vec", false);
+pub static SHADER_GPU: Shader = matmul_shader!("matmul_gpu", false);
 
 const BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 /// matmul_sg4 also reads A as vec4s through a second binding of the same buffer.
@@ -36,9 +38,11 @@ pub static MATMUL_SG: KernelDef = KernelDef { shader: &SHADER_SG, entry: "matmul
 pub static MATMUL_REG: KernelDef = KernelDef { shader: &SHADER_REG, entry: "matmul", bindings: BINDINGS };
 pub static MATMUL_TILED: KernelDef = KernelDef { shader: &SHADER_TILED, entry: "matmul", bindings: BINDINGS };
 pub static MATMUL_VEC: KernelDef = KernelDef { shader: &SHADER_VEC, entry: "matmul", bindings: BINDINGS };
+/// matmul_gpu also reads A as vec4s, through binding 7 as matmul_sg4 does.
+pub static MATMUL_GPU: KernelDef = KernelDef { shader: &SHADER_GPU, entry: "matmul", bindings: BINDINGS_SG4 };
 pub static SHADER_PANELS: Shader = Shader { name: "matmul_panels", source: include_str!("../../shaders/matmul_panels.wgsl"), subgroups: false };
 pub static PACK_PANELS: KernelDef = KernelDef { shader: &SHADER_PANELS, entry: "pack_panels", bindings: &[Access::Uniform, Access::Read, Access::ReadWrite] };
-pub static KERNELS: &[&KernelDef] = &[&MATMUL_SG4, &MATMUL_SG, &MATMUL_REG, &MATMUL_TILED, &MATMUL_VEC, &PACK_PANELS];
+pub static KERNELS: &[&KernelDef] = &[&MATMUL_SG4, &MATMUL_SG, &MATMUL_REG, &MATMUL_TILED, &MATMUL_VEC, &MATMUL_GPU, &PACK_PANELS];
 
 /// Mirrors `Params` in matmul_common.wgsl.
 #[repr(C)]
@@ -95,7 +99,15 @@ pub enum Algo {
     Tiled { tm: u32, tn: u32 },
     /// `matmul_vec`: 8×8 per invocation in mat4x4 accumulators, no local arrays (OpenGL, WebGPU).
     Vec8,
+    /// `matmul_gpu`: blocks of 16·TM × 16·TN (TM, TN ∈ {4, 8}) staged through double-buffered workgroup
+    /// memory in slices of BK (a multiple of 4 with TM·BK and TN·BK multiples of 16), vec4 loads where the
+    /// layout allows (hardware GPUs; never timed on CPU adapters).
+    GpuTile { tm: u32, tn: u32, bk: u32 },
 }
+
+/// The `matmul_gpu` variants offered on GPUs, the heuristic favourite first: 128×128 blocks for large
+/// products, 128×64 and 64×64 where a product has too few blocks of 128×128 to fill the GPU.
+const GPU_TILES: [Algo; 3] = [Algo::GpuTile { tm: 8, tn: 8, bk: 8 }, Algo::GpuTile { tm: 8, tn: 4, bk: 8 }, Algo::GpuTile { tm: 4, tn: 4, bk: 16 }];
 
 impl Algo {
     /// The variants worth timing on this adapter, the heuristic favourite first.
@@ -107,6 +119,9 @@ impl Algo {
     /// subgroups (WebGPU, most GPUs' default, OpenGL) only portable variants are listed.
     pub fn candidates_for(subgroup8: bool, cpu: bool) -> Vec<Algo> {
         let mut v = Vec::new();
+        if !cpu {
+            v.extend(GPU_TILES);
+        }
         if subgroup8 {
             v.extend([Algo::Subgroup4 { tm: 16, tn: 8 }, Algo::Subgroup4 { tm: 32, tn: 8 }, Algo::Subgroup4 { tm: 8, tn: 8 }]);
             v.extend([Algo::Subgroup { tm: 24, tn: 8 }, Algo::Subgroup { tm: 16, tn: 8 }, Algo::Subgroup { tm: 8, tn: 8 }, Algo::Subgroup { tm: 32, tn: 4 }]);
@@ -178,6 +193,7 @@ impl Algo {
             Algo::Register { .. } => &MATMUL_REG,
             Algo::Tiled { .. } => &MATMUL_TILED,
             Algo::Vec8 => &MATMUL_VEC,
+            Algo::GpuTile { .. } => &MATMUL_GPU,
         }
     }
 
@@ -186,7 +202,7 @@ impl Algo {
         match self {
             Algo::Subgroup { tn, .. } | Algo::Register { tn, .. } => tn % 4 == 0,
             Algo::Vec8 | Algo::Subgroup4 { .. } | Algo::Subgroup4Panels { .. } => true,
-            Algo::Tiled { .. } => false,
+            Algo::Tiled { .. } | Algo::GpuTile { .. } => false,
         }
     }
 
@@ -197,6 +213,22 @@ impl Algo {
             Algo::Subgroup { tm, tn } | Algo::Register { tm, tn } => vec![("TM", tm), ("TN", tn), ("B_MODE", b_mode)],
             Algo::Tiled { tm, tn } => vec![("TM", tm), ("TN", tn)],
             Algo::Vec8 => vec![("B_MODE", b_mode)],
+            Algo::GpuTile { .. } => unreachable!("matmul_gpu takes its modes from gpu_constants"),
+        }
+    }
+
+    /// matmul_gpu's specialization for a form: which way each operand's quads run, and whether they are
+    /// read as vec4s (`a4`, `b4`).
+    fn gpu_constants(self, trans_a: bool, trans_b: bool, a4: bool, b4: bool) -> Vec<(&'static str, u32)> {
+        let Algo::GpuTile { tm, tn, bk } = self else { unreachable!("only matmul_gpu") };
+        vec![("TM", tm), ("TN", tn), ("BK", bk), ("A_T", trans_a as u32), ("A4", a4 as u32), ("B_T", trans_b as u32), ("B4", b4 as u32)]
+    }
+
+    /// Bytes of workgroup memory a matmul_gpu variant needs (both halves of the double buffer).
+    fn workgroup_bytes(self) -> u32 {
+        match self {
+            Algo::GpuTile { tm, tn, bk } => 2 * bk * 16 * (tm + tn) * 4,
+            _ => 0,
         }
     }
 
@@ -208,6 +240,17 @@ impl Algo {
         algos.extend(Algo::all_for(true));
         let mut out: Vec<(&'static KernelDef, Variant)> = Vec::new();
         for algo in algos {
+            if let Algo::GpuTile { .. } = algo {
+                for (ta, tb) in [(false, false), (true, false), (false, true)] {
+                    for (a4, b4) in [(false, false), (true, false), (false, true), (true, true)] {
+                        let entry = (algo.def(), algo.gpu_constants(ta, tb, a4, b4));
+                        if !out.iter().any(|(d, v)| std::ptr::eq(*d, entry.0) && *v == entry.1) {
+                            out.push(entry);
+                        }
+                    }
+                }
+                continue;
+            }
             let modes: &[(u32, u32)] = match algo {
                 Algo::Subgroup4 { .. } => &[(A_VEC4_ALONG_K, B_VEC4_ALONG_J), (A_VEC4_ALONG_I, B_VEC4_ALONG_J), (A_VEC4_ALONG_K, B_VEC4_ALONG_K)],
                 Algo::Subgroup4Panels { .. } => &[(A_VEC4_ALONG_K, B_PANELS), (A_VEC4_ALONG_I, B_PANELS)],
@@ -231,6 +274,7 @@ impl Algo {
             Algo::Register { tm, tn } => [n.div_ceil(tn).div_ceil(8), m.div_ceil(tm).div_ceil(8), 1],
             Algo::Tiled { tm, tn } => [n.div_ceil(16 * tn), m.div_ceil(16 * tm), 1],
             Algo::Vec8 => [n.div_ceil(8).div_ceil(8), m.div_ceil(8).div_ceil(8), 1],
+            Algo::GpuTile { tm, tn, .. } => [n.div_ceil(16 * tn), m.div_ceil(16 * tm), 1],
         }
     }
 }
@@ -343,7 +387,10 @@ impl<'t> MatMul<'t> {
     /// (never on the caller's, whose contents the timing runs would overwrite).
     fn tuned_algo(&self, gpu: &Gpu, m: usize, n: usize, k: usize) -> Result<Algo> {
         let candidates: Vec<Algo> = Algo::candidates(gpu).into_iter().filter(|a| a.worth_timing(self.trans_a, self.trans_b, m, n, k)).collect();
-        let key = format!("matmul {}{} {m}x{n}x{k}", if self.trans_a { "T" } else { "N" }, if self.trans_b { "T" } else { "N" });
+        // Choices are stored by index into the candidate list (checkpoints keep them); the list on GPUs
+        // grew matmul_gpu in front, so their keys are new and an older GPU checkpoint's choice is decided again.
+        let gpu_list = if gpu.info.device_type == wgpu::DeviceType::Cpu { "" } else { " +gpu" };
+        let key = format!("matmul {}{} {m}x{n}x{k}{gpu_list}", if self.trans_a { "T" } else { "N" }, if self.trans_b { "T" } else { "N" });
         let (ashape, bshape) = (if self.trans_a { [k, m] } else { [m, k] }, if self.trans_b { [n, k] } else { [k, n] });
         let mut scratch = None;
         let i = gpu.tune(&key, candidates.len(), |i| {
@@ -362,7 +409,22 @@ impl<'t> MatMul<'t> {
             _ if !self.trans_b && n.is_multiple_of(4) && algo.vec4_capable() => (0, B_VEC4_ALONG_J),
             _ => (0, B_SCALAR),
         };
-        let pipeline = gpu.pipeline(algo.def(), &algo.constants(a_mode, b_mode))?;
+        let constants = match algo {
+            Algo::GpuTile { tm, tn, bk } => {
+                if ![4, 8].contains(&tm) || ![4, 8].contains(&tn) || bk == 0 || !bk.is_multiple_of(4) || !(tm * bk).is_multiple_of(16) || !(tn * bk).is_multiple_of(16) {
+                    return Err(Error::shape("matmul", format!("unsupported variant {algo:?}: needs TM, TN ∈ {{4, 8}}, BK a multiple of 4, TM·BK and TN·BK multiples of 16")));
+                }
+                let need = algo.workgroup_bytes();
+                if need > gpu.limits.max_compute_workgroup_storage_size {
+                    return Err(Error::Limit { op: "matmul", msg: format!("{algo:?} needs {need} bytes of workgroup memory"), limit: format!("{} bytes", gpu.limits.max_compute_workgroup_storage_size) });
+                }
+                let a4 = (if self.trans_a { m } else { k }).is_multiple_of(4);
+                let b4 = (if self.trans_b { k } else { n }).is_multiple_of(4);
+                algo.gpu_constants(self.trans_a, self.trans_b, a4, b4)
+            }
+            _ => algo.constants(a_mode, b_mode),
+        };
+        let pipeline = gpu.pipeline(algo.def(), &constants)?;
         let flags = if self.accumulate { FLAG_ACCUMULATE } else { 0 }
             | if self.bias.is_some() { FLAG_BIAS } else { 0 }
             | if self.relu { FLAG_RELU } else { 0 }
@@ -387,7 +449,7 @@ impl<'t> MatMul<'t> {
             let whole = row == 0 && rows == m;
             let rows_of = |t: &Tensor, width: usize| if whole { Arg::from(t) } else { Arg::range(t, row * width, rows * width) };
             let mut args = vec![rows_of(a, k), Arg::from(b), Arg::from(b), Arg::from(bias), if self.mask.is_some() { rows_of(mask, n) } else { Arg::from(mask) }, rows_of(c, n)];
-            if let Algo::Subgroup4 { .. } | Algo::Subgroup4Panels { .. } = algo {
+            if let Algo::Subgroup4 { .. } | Algo::Subgroup4Panels { .. } | Algo::GpuTile { .. } = algo {
                 args.push(rows_of(a, k));
             }
             out.push(gpu.dispatch(&pipeline, &params, &args, algo.grid(rows as u32, n as u32))?);
@@ -505,6 +567,28 @@ pub mod cpu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpus_are_offered_matmul_gpu_first_and_cpu_adapters_keep_their_lists() {
+        // A discrete GPU without fixed 8-wide subgroups (NVIDIA, AMD, Apple) and one with them (an Intel
+        // GPU pinned to SIMD8): matmul_gpu first, then the older portable kernels as before.
+        for sg in [false, true] {
+            let v = Algo::candidates_for(sg, false);
+            assert_eq!(&v[..3], &GPU_TILES, "{v:?}");
+            assert!(v.contains(&Algo::Tiled { tm: 4, tn: 4 }), "{v:?}");
+        }
+        // lavapipe, and CPU adapters without subgroups (llvmpipe through GL): today's lists, untouched.
+        let lavapipe = Algo::candidates_for(true, true);
+        assert_eq!(lavapipe[0], Algo::Subgroup4 { tm: 16, tn: 8 });
+        assert_eq!(Algo::candidates_for(false, true)[0], Algo::Register { tm: 16, tn: 8 });
+        for cpu_list in [lavapipe, Algo::candidates_for(false, true)] {
+            assert!(!cpu_list.iter().any(|a| matches!(a, Algo::GpuTile { .. })), "{cpu_list:?}");
+        }
+        // Every GPU tile fits WebGPU's default 16 KiB of workgroup memory and every shape.
+        for a in GPU_TILES {
+            assert!(a.workgroup_bytes() <= 16384 && a.fits(true, false, 7, 1, 129) && a.worth_timing(false, true, 1, 1, 1), "{a:?}");
+        }
+    }
 
     #[test]
     fn lavapipe_times_big_blocks_only_on_big_problems_and_matmul_sg_only_where_sg4_cannot_compute() {

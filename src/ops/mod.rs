@@ -17,6 +17,7 @@ pub mod gather;
 pub mod gram;
 pub mod matmul;
 pub mod optim;
+pub mod peak;
 pub mod pool2d;
 pub mod prune;
 pub mod reduce;
@@ -26,7 +27,7 @@ use crate::gpu::{Gpu, KernelDef};
 
 /// Every kernel the crate can dispatch (the naga test checks each against its shader).
 pub fn all_kernels() -> Vec<&'static KernelDef> {
-    [conv2d::KERNELS, elementwise::KERNELS, gather::KERNELS, gram::KERNELS, matmul::KERNELS, optim::KERNELS, pool2d::KERNELS, prune::KERNELS, reduce::KERNELS, softmax_xent::KERNELS].concat()
+    [conv2d::KERNELS, elementwise::KERNELS, gather::KERNELS, gram::KERNELS, matmul::KERNELS, optim::KERNELS, peak::KERNELS, pool2d::KERNELS, prune::KERNELS, reduce::KERNELS, softmax_xent::KERNELS].concat()
 }
 
 /// Every (kernel, specialization) this crate can compile: each kernel with its defaults, and every tuned

@@ -163,6 +163,34 @@ fn tuned_choices_match_cpu_at_a_vgg_like_shape() {
     });
 }
 
+/// The implicit-GEMM kernels for hardware GPUs (never timed on CPU adapters, so forced here): the awkward
+/// shapes, a shape across their 128-wide blocks of channels and pixels, odd reduction channels for the
+/// 2-channel slices, and a weight gradient split into many chunks of pixels (partial sums in slots).
+#[test]
+fn gemm_kernels_match_cpu_on_awkward_shapes_and_across_blocks() {
+    on_each_gpu(|gpu| {
+        let mut rng = Rng::new(37);
+        let (conv, wgrad) = (Algo::Gemm { tm: 8, tn: 8, bkc: 1 }, WgradAlgo::Gemm { tm: 8, tn: 8 });
+        let mut shapes = awkward();
+        shapes.push(dims(2, 5, 130, 9, 9));
+        for (i, d) in shapes.into_iter().enumerate() {
+            let case = Case::new(gpu, &mut rng, d);
+            case.forward(gpu, Some(conv), i % 2 == 0, i % 3 != 1);
+            case.backward_data(gpu, Some(conv));
+            case.backward_weight(gpu, Some(wgrad));
+        }
+        // The smaller blocks, and BKC = 2 over an odd number of reduction channels (3 forward, 7 backward).
+        let case = Case::new(gpu, &mut rng, dims(2, 3, 7, 3, 5));
+        for algo in [Algo::Gemm { tm: 8, tn: 4, bkc: 1 }, Algo::Gemm { tm: 4, tn: 4, bkc: 2 }] {
+            case.forward(gpu, Some(algo), true, true);
+            case.backward_data(gpu, Some(algo));
+        }
+        case.backward_weight(gpu, Some(WgradAlgo::Gemm { tm: 4, tn: 4 }));
+        // 5,120 pixels: more than one chunk may sum (GEMM_MAX_PER_CHUNK), so partial sums go through slots.
+        Case::new(gpu, &mut rng, dims(5, 2, 3, 32, 32)).backward_weight(gpu, Some(wgrad));
+    });
+}
+
 /// N·H·W = 71,680 pixels: one invocation summing them all would pass llvmpipe's 65,535 loop iterations
 /// and silently drop the rest (with 1-pixel tiles and no split this test fails: 53 of 54 weights differ).
 /// The weight gradient must split the sum into chunks and still match; the bias gradient too.

@@ -11,6 +11,7 @@ mod gather;
 mod gram;
 mod matmul;
 mod optim;
+mod peak;
 mod pool2d;
 mod prune;
 mod reduce;

@@ -74,6 +74,36 @@ fn every_variant_and_form_matches_cpu_on_awkward_shapes() {
     });
 }
 
+/// matmul_gpu (the hardware-GPU kernel; the tuner never times it on CPU adapters, so it is forced here):
+/// shapes around its 128-wide blocks and 8- or 16-deep slices, odd and multiple-of-4 extents (so both
+/// the vec4 and the scalar loads of each operand run), every form, and the fused epilogue.
+#[test]
+fn gpu_tile_kernels_match_cpu_on_shapes_around_their_blocks() {
+    on_each_gpu(|gpu| {
+        let mut rng = Rng::new(18);
+        let big = Algo::GpuTile { tm: 8, tn: 8, bk: 8 };
+        // Each distinct specialization costs a few seconds of compiling per adapter, so the shapes share
+        // them: scalar loads of both operands in every form, vec4 loads of both, and one form of each
+        // smaller block.
+        type Forms = &'static [(bool, bool)];
+        let cases: &[(Algo, (usize, usize, usize), Forms)] = &[
+            (big, (129, 127, 33), &[(false, false), (true, false), (false, true)]),
+            (big, (1, 1, 1), &[(false, false), (true, false), (false, true)]),
+            (big, (128, 132, 20), &[(false, false), (true, false), (false, true)]),
+            (Algo::GpuTile { tm: 8, tn: 4, bk: 8 }, (33, 65, 17), &[(false, true)]),
+            (Algo::GpuTile { tm: 4, tn: 4, bk: 16 }, (68, 36, 44), &[(true, false)]),
+        ];
+        for &(algo, (m, n, k), forms) in cases {
+            for &(trans_a, trans_b) in forms {
+                check(gpu, &mut rng, &Case { m, n, k, trans_a, trans_b }, Some(algo), false);
+            }
+        }
+        for (trans_a, trans_b) in [(false, false), (true, false), (false, true)] {
+            check(gpu, &mut rng, &Case { m: 37, n: 21, k: 19, trans_a, trans_b }, Some(big), true);
+        }
+    });
+}
+
 #[test]
 fn panels_copy_matches_cpu_in_both_forms_with_a_ragged_last_panel() {
     on_each_gpu(|gpu| {
