@@ -11,6 +11,7 @@
 //! - `tests/kernels/<family>.rs`: random inputs of awkward sizes, NaN-poisoned outputs, `assert_close`
 //!   against the CPU reference, on every adapter (`on_each_gpu`); a test of each shape error.
 
+mod check;
 pub mod conv2d;
 pub mod elementwise;
 pub mod gather;

@@ -24,7 +24,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::flat_chunks;
+use super::{check, flat_chunks};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
@@ -153,9 +153,7 @@ impl Group {
             ("v bias", &self.v_bias, Some(a), format!("[{a}]")),
         ];
         for (name, t, want, view) in &checks {
-            if t.dtype() != DType::F32 {
-                return Err(Error::shape(op, format!("{name} must be f32, got {:?}", t.dtype())));
-            }
+            check_f32(op, name, t)?;
             if Some(t.len()) != *want {
                 return Err(Error::shape(op, format!("{name} has shape {:?} ({} elements), which cannot be viewed as {view}", t.shape(), t.len())));
             }
@@ -224,10 +222,7 @@ fn check_hyper(op: &'static str, hyper: &Tensor) -> Result<()> {
 }
 
 fn check_f32(op: &'static str, name: &str, t: &Tensor) -> Result<()> {
-    if t.dtype() != DType::F32 {
-        return Err(Error::shape(op, format!("{name} must be f32, got {:?}", t.dtype())));
-    }
-    Ok(())
+    check::dtype(op, name, t, DType::F32)
 }
 
 fn grid(gpu: &Gpu, invocations: u32, wg: u32) -> [u32; 3] {

@@ -725,7 +725,7 @@ fn optim_rejects_bad_shapes_and_aliasing() {
     assert!(err(optim::sgd_update(gpu, &mut prog, &h, &a, &a, true)).contains("share a buffer"));
     assert!(err(optim::sgd_update(gpu, &mut prog, &gpu.zeros(&[1]), &a, &gpu.zeros(&[5]), true)).contains("hyper"));
     let labels = gpu.upload_u32(&[5], &[0; 5]).unwrap();
-    assert!(err(optim::lasso_grad(gpu, &mut prog, &h, &a, &labels)).contains("f32"));
+    assert!(err(optim::lasso_grad(gpu, &mut prog, &h, &a, &labels)).contains("output must be F32, got U32"));
     assert!(err(optim::lasso_grad(gpu, &mut prog, &h, &a, &h.reshape(&[4]).unwrap())).contains("length mismatch"));
 
     // group views
