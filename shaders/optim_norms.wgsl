@@ -1,5 +1,5 @@
-// optim_norms.wgsl — per-unit norms of a group of homogeneous units, read only: the norms themselves for
-// layer-wise balancing (unit_norms) and the path-norm term Σ‖w_i‖‖v_i‖ for logging (path_norm).
+// optim_norms.wgsl — per-unit norms of a group of homogeneous units, read only, for layer-wise balancing
+// (unit_norms).
 //
 // Views as in optim_prox.wgsl: w is [units, fan_in] (unit i = row i), v is [a, units, c] (unit i = the slice
 // [:, i, :]), both read as vec4s. The norm helpers are the same code as optim_prox.wgsl's (WGSL has no
@@ -10,7 +10,7 @@ struct Params {
     fan_in: u32,
     a: u32,
     c: u32,
-    flags: u32,      // path_norm: 1 = add to out[0], 0 = overwrite
+    flags: u32,      // unused here (optim_prox.wgsl's flags)
     _pad0: u32,
     norms_base: u32, // unit_norms: index in `out` of this group's first (‖w‖, ‖v‖) pair
     _pad1: u32,
@@ -176,37 +176,5 @@ fn unit_norms(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
             let i = t - nq;
             out[p.norms_base + 2u * i + 1u] = sqrt(v_unit_sumsq(i));
         }
-    }
-}
-
-const SUM_WG: u32 = 256u;
-
-var<workgroup> partial: array<f32, SUM_WG>;
-
-// out[0] (+)= Σ_i ‖w_i‖‖v_i‖, by one workgroup: for logging, where one dispatch matters more than speed.
-// The partial sums are added in a fixed order, so the result is deterministic. 256 invocations give each
-// at most one unit quad up to 1024 units, far from llvmpipe's 65535 loop iterations per invocation.
-@compute @workgroup_size(SUM_WG)
-fn path_norm(@builtin(local_invocation_id) lid: vec3<u32>) {
-    let nq = (p.units + 3u) >> 2u;
-    var acc = 0.0;
-    for (var q0 = 0u; q0 < nq; q0 += SUM_WG) {
-        let q = q0 + lid.x;
-        if (q < nq) {
-            let pr = sqrt(w_sumsq4(q)) * v_norm4(q);
-            acc += (pr.x + pr.y) + (pr.z + pr.w);
-        }
-    }
-    partial[lid.x] = acc;
-    workgroupBarrier();
-    if (lid.x == 0u) {
-        var s = 0.0;
-        for (var k = 0u; k < SUM_WG; k++) {
-            s += partial[k];
-        }
-        if (p.flags != 0u) {
-            s = out[0] + s;
-        }
-        out[0] = s;
     }
 }

@@ -1,8 +1,9 @@
 //! The optimizer kernels: the SGD update, the PathProx step (projection + prox) of a group of homogeneous
 //! units, layer-wise balancing (ALGORITHM.md Appendix B) entirely on the GPU, the sub-gradients of the
-//! baselines' penalties, and the path-norm term for logging; with their CPU references (`cpu`).
+//! baselines' penalties; with their CPU references (`cpu`). (Logging sums the path norm on the host,
+//! from the downloaded weights: `train::eval`.)
 //! Shaders: `shaders/optim_flat.wgsl` (element-wise), `optim_prox.wgsl` (in-place group kernels: step,
-//! penalty sub-gradients, balancing application), `optim_norms.wgsl` (unit norms, path norm),
+//! penalty sub-gradients, balancing application), `optim_norms.wgsl` (unit norms),
 //! `optim_balance.wgsl` (balancing factors). Tests: `tests/kernels/optim.rs`.
 //!
 //! Hyper-parameters that a schedule may change live in a GPU tensor `hyper` (f32, at least 2 elements:
@@ -48,10 +49,9 @@ pub static PATHPROX_STEP: KernelDef = KernelDef { shader: &PROX_SHADER, entry: "
 pub static PENALTY_GRAD: KernelDef = KernelDef { shader: &PROX_SHADER, entry: "penalty_grad", bindings: PROX_BINDINGS };
 pub static BALANCE_APPLY: KernelDef = KernelDef { shader: &PROX_SHADER, entry: "balance_apply", bindings: PROX_BINDINGS };
 pub static UNIT_NORMS: KernelDef = KernelDef { shader: &NORMS_SHADER, entry: "unit_norms", bindings: NORMS_BINDINGS };
-pub static PATH_NORM: KernelDef = KernelDef { shader: &NORMS_SHADER, entry: "path_norm", bindings: NORMS_BINDINGS };
 pub static BALANCE_FACTORS: KernelDef = KernelDef { shader: &BALANCE_SHADER, entry: "balance_factors", bindings: &[Uniform, Rw] };
 
-pub static KERNELS: &[&KernelDef] = &[&SGD_UPDATE, &LASSO_GRAD, &PATHPROX_STEP, &PENALTY_GRAD, &BALANCE_APPLY, &UNIT_NORMS, &PATH_NORM, &BALANCE_FACTORS];
+pub static KERNELS: &[&KernelDef] = &[&SGD_UPDATE, &LASSO_GRAD, &PATHPROX_STEP, &PENALTY_GRAD, &BALANCE_APPLY, &UNIT_NORMS, &BALANCE_FACTORS];
 
 /// ε of the projection w ← y / max(‖y‖, ε) (and of the prox's division, as in the reference implementation).
 pub const EPS: f64 = 1e-6;
@@ -468,24 +468,6 @@ pub fn pathprox_update(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, groups: &[
         }
     }
     prog.append(local);
-    Ok(())
-}
-
-/// out[0] ← Σ_i ‖w_i‖‖v_i‖ over the group's units (`accumulate`: out[0] += instead), in one dispatch:
-/// the path-norm term of the objective, for logging.
-pub fn path_norm(gpu: &Gpu, prog: &mut Program, group: &Group, out: &Tensor, accumulate: bool) -> Result<()> {
-    let op = "path_norm";
-    group.validate(op)?;
-    check_f32(op, "out", out)?;
-    if out.len() != 1 {
-        return Err(Error::shape(op, format!("out must hold one element, got shape {:?}", out.shape())));
-    }
-    if group.holds(out) {
-        return Err(Error::shape(op, "out must not share a buffer with the group's tensors"));
-    }
-    let pipeline = gpu.pipeline(&PATH_NORM, &[])?;
-    let args = [Arg::from(&group.w), Arg::from(&group.v), Arg::from(out)];
-    prog.push(gpu.dispatch(&pipeline, &group.params(accumulate as u32, 0, 0), &args, [1, 1, 1])?);
     Ok(())
 }
 
