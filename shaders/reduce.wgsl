@@ -7,7 +7,7 @@
 // summed separately, which keeps the rounding error near (INNER + terms/INNER)·eps instead of terms·eps.
 //
 // Grids larger than 65535 workgroups are folded into 2-D (`Gpu::grid_1d`), so kernels rebuild the linear
-// workgroup index as wid.x + wid.y·nwg.x and skip the surplus groups of the fold (`p.groups`).
+// workgroup index (`folded_workgroup`, grid.wgsl) and skip the surplus groups of the fold (`p.groups`).
 
 // One Params layout for every kernel of the file (binding 0 is shared); what each field means per kernel:
 //   column_sums*  d0 = rows R (of the bound range), d1 = columns C, per_group = rows per workgroup row (grid y),
@@ -171,7 +171,7 @@ fn column_sums_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
 // second dispatch adds up (the wrapper recurses).
 @compute @workgroup_size(WG)
 fn sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let g = wid.x + wid.y * nwg.x;
+    let g = folded_workgroup(wid, nwg);
     if (g >= p.groups) {
         return;
     }
@@ -204,7 +204,7 @@ fn sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 // The same over u32 (partial counts); exact, so the order does not matter, but it is fixed anyway.
 @compute @workgroup_size(WG)
 fn sum_u32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let g = wid.x + wid.y * nwg.x;
+    let g = folded_workgroup(wid, nwg);
     if (g >= p.groups) {
         return;
     }
@@ -240,7 +240,7 @@ fn group_norms(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let a = p.d0;
     let b = p.d1;
     let c = p.d2;
-    let j = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let j = folded_invocation(wid, nwg, lid, WG);
     if (j >= b) {
         return;
     }
@@ -269,7 +269,7 @@ fn group_norms_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     let a = p.d0;
     let b = p.d1;
     let c4 = p.d2 / 4u;
-    let j = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let j = folded_invocation(wid, nwg, lid, WG);
     if (j >= b) {
         return;
     }
@@ -299,7 +299,7 @@ fn group_norms_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 fn column_norms_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let a = p.d0;
     let b4 = p.d1 / 4u;
-    let j = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let j = folded_invocation(wid, nwg, lid, WG);
     if (j >= b4) {
         return;
     }
@@ -334,7 +334,7 @@ fn row_argmax(r: u32, cols: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn argmax_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let r = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let r = folded_invocation(wid, nwg, lid, WG);
     if (r < p.d0 && p.d1 > 0u) {
         out_u2[r] = row_argmax(r, p.d1);
     }
@@ -344,7 +344,7 @@ fn argmax_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 // matches and is never used as an index.
 @compute @workgroup_size(WG)
 fn correct_count(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let g = wid.x + wid.y * nwg.x;
+    let g = folded_workgroup(wid, nwg);
     if (g >= p.groups || p.d1 == 0u) {
         return;
     }

@@ -8,7 +8,7 @@ use super::check::gcd;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "gather", source: include_str!("../../shaders/gather.wgsl"), subgroups: false };
+pub static SHADER: Shader = Shader { name: "gather", source: wgsl!("grid", "gather"), subgroups: false };
 pub static GATHER_NORMALIZE: KernelDef = KernelDef {
     shader: &SHADER,
     entry: "gather_normalize",

@@ -3,8 +3,9 @@
 //! baselines' penalties; with their CPU references (`cpu`). (Logging sums the path norm on the host,
 //! from the downloaded weights: `train::eval`.)
 //! Shaders: `shaders/optim_flat.wgsl` (element-wise), `optim_prox.wgsl` (in-place group kernels: step,
-//! penalty sub-gradients, balancing application), `optim_norms.wgsl` (unit norms),
-//! `optim_balance.wgsl` (balancing factors). Tests: `tests/kernels/optim.rs`.
+//! penalty sub-gradients, balancing application), `optim_norms.wgsl` (unit norms), both after
+//! `optim_group.wgsl` (a group's params and unit norms), and `optim_balance.wgsl` (balancing factors).
+//! Tests: `tests/kernels/optim.rs`.
 //!
 //! Hyper-parameters that a schedule may change live in a GPU tensor `hyper` (f32, at least 2 elements:
 //! hyper[0] = learning rate γ, hyper[1] = λ), read by the kernels, so one write updates every recorded
@@ -29,9 +30,9 @@ use super::{check, flat_chunks};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static FLAT_SHADER: Shader = Shader { name: "optim_flat", source: include_str!("../../shaders/optim_flat.wgsl"), subgroups: false };
-pub static PROX_SHADER: Shader = Shader { name: "optim_prox", source: include_str!("../../shaders/optim_prox.wgsl"), subgroups: false };
-pub static NORMS_SHADER: Shader = Shader { name: "optim_norms", source: include_str!("../../shaders/optim_norms.wgsl"), subgroups: false };
+pub static FLAT_SHADER: Shader = Shader { name: "optim_flat", source: wgsl!("grid", "optim_flat"), subgroups: false };
+pub static PROX_SHADER: Shader = Shader { name: "optim_prox", source: wgsl!("grid", "optim_group", "optim_prox"), subgroups: false };
+pub static NORMS_SHADER: Shader = Shader { name: "optim_norms", source: wgsl!("grid", "optim_group", "optim_norms"), subgroups: false };
 pub static BALANCE_SHADER: Shader = Shader { name: "optim_balance", source: include_str!("../../shaders/optim_balance.wgsl"), subgroups: false };
 
 use Access::{Read, ReadWrite as Rw, Uniform};
@@ -67,7 +68,8 @@ struct FlatParams {
     _pad: [u32; 2],
 }
 
-/// Mirrors `Params` in optim_prox.wgsl and optim_norms.wgsl (the latter leaves `group` unused).
+/// Mirrors `Params` in optim_group.wgsl (shared by optim_prox.wgsl and optim_norms.wgsl; unit_norms leaves
+/// `flags` and `group` unused).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct GroupParams {

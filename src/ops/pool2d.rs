@@ -14,7 +14,7 @@ use super::reduce::all_or_nothing;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "pool2d", source: include_str!("../../shaders/pool2d.wgsl"), subgroups: false };
+pub static SHADER: Shader = Shader { name: "pool2d", source: wgsl!("grid", "pool2d"), subgroups: false };
 
 // src, grad, dst: kernels that need no `grad` get their `src` bound there too.
 const BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite];

@@ -13,7 +13,7 @@ use super::flat_chunks;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "reduce", source: include_str!("../../shaders/reduce.wgsl"), subgroups: false };
+pub static SHADER: Shader = Shader { name: "reduce", source: wgsl!("grid", "reduce"), subgroups: false };
 
 const IN_OUT: &[Access] = &[Access::Uniform, Access::Read, Access::ReadWrite];
 pub static COLUMN_SUMS: KernelDef = KernelDef { shader: &SHADER, entry: "column_sums", bindings: IN_OUT };
