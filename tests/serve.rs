@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pathprox::tasks::serve::{resolve, Resolved, StaticServer};
+use pathprox::serve::{resolve, Resolved, StaticServer};
 
 /// A fresh directory: root/ (served) with index.html, pkg/demo.wasm, data.gz; and secret.txt beside root/.
 fn fixture(name: &str) -> (PathBuf, PathBuf) {

@@ -97,7 +97,7 @@ pub fn run(gpu: &Gpu, run_dir: &Path, samples: usize, progress: &dyn Progress) -
         return Err(Error::Other(format!("{}: no method has a checkpoint to measure", run.path.display())));
     }
     let text: String = rows.iter().map(|r| serde_json::to_string(r).expect("serialisable") + "\n").collect();
-    crate::train::checkpoint::write_atomically(&run.path.join(LOG), text.as_bytes())?;
+    crate::files::write_atomically(&run.path.join(LOG), text.as_bytes())?;
     let figure = run.path.join("figures").join(FIGURE);
     let caption = crate::report::Run::load(&run.path).map(|r| r.config.caption()).unwrap_or_default();
     let series: Vec<(String, Vec<f64>)> = rows.iter().map(|r| (r.method.clone(), r.values.clone())).collect();

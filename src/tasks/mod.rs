@@ -6,8 +6,6 @@ pub mod evaluate;
 pub mod export;
 pub mod lipschitz;
 pub mod eval_corrupted;
-pub mod progress;
-pub mod serve;
 pub mod step;
 pub mod sweep;
 pub mod task5;

@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 #[cfg(not(target_arch = "wasm32"))]
-use std::io::Write;
-#[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 
 use crate::error::{Error, Result};
+/// Moved to `crate::files`; re-exported for the callers that found them here.
+#[cfg(not(target_arch = "wasm32"))]
+pub use crate::files::{read_if_present, write_atomically};
 
 const ORDER_KEY: &str = "pathprox.tensor_order";
 
@@ -77,30 +78,6 @@ impl Checkpoint {
 
 fn st_err(e: safetensors::SafeTensorError) -> Error {
     Error::Other(format!("safetensors: {e}"))
-}
-
-/// The text of a file that a resumed run appends to, or None if it does not exist yet.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn read_if_present(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(crate::error::Error::Other(format!("{}: {e}", path.display()))),
-    }
-}
-
-/// Writes `bytes` to `path` so that `path` holds either its old or its new contents, never a mix.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |e: std::io::Error| Error::Other(format!("{}: {e}", path.display()));
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint")));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)
 }
 
 #[cfg(test)]

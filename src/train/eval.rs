@@ -6,6 +6,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Moved to `crate::progress`; re-exported for the callers that found it here.
+pub use crate::progress::LogPoint;
+
 use crate::data::Normalization;
 use crate::error::Result;
 use crate::gpu::{Gpu, Program, Tensor};
@@ -57,29 +60,6 @@ impl Measurement {
     pub fn objective_l2(&self, lambda: f64) -> f64 {
         self.ce[0] + 0.5 * lambda * self.sq_norm
     }
-}
-
-/// One line of `<method>.jsonl` (fractions for accuracies, percent for active units).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct LogPoint {
-    pub iter: u64,
-    pub train_ce: f64,
-    /// The weight-decay objective in its path-norm form (ALGORITHM.md, what to log for every method).
-    pub objective: f64,
-    /// The raw F(θ) = train CE + (λ/2)‖θ‖².
-    pub objective_l2: f64,
-    pub path_norm: f64,
-    pub active_units: f64,
-    pub train_acc: f64,
-    pub val_ce: f64,
-    pub val_acc: f64,
-    pub test_ce: f64,
-    pub test_acc: f64,
-    pub lr: f64,
-    /// Training steps per second since the previous log point (evaluation excluded).
-    pub steps_per_s: f64,
-    /// Seconds since this method started (resumed runs continue the count).
-    pub wall_s: f64,
 }
 
 pub struct Evaluator {

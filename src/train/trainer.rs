@@ -51,16 +51,8 @@ pub enum Outcome {
     Diverged { at: u64, last_checkpoint: Option<u64> },
 }
 
-/// Reports progress; the CLI shows a bar, tests and the browser pass `()`.
-pub trait Progress {
-    fn start(&self, _method: &str, _from: u64, _to: u64) {}
-    fn advance(&self, _step: u64) {}
-    fn point(&self, _p: &LogPoint) {}
-    fn message(&self, _text: &str) {}
-    fn finish(&self) {}
-}
-
-impl Progress for () {}
+/// Moved to `crate::progress`; re-exported for the callers that found it here.
+pub use crate::progress::Progress;
 
 /// Checkpoint metadata keys.
 const ITERATION: &str = "iteration";
