@@ -69,7 +69,7 @@ fn the_toy_command_writes_logs_and_a_two_panel_fig2() {
     }
     let img = image::open(dir.join("figures/fig2-toy.png")).unwrap().to_rgb8();
     let (w, h) = img.dimensions();
-    // The layout of report::toy: two square panels of side s, 24 px margins and a 36 px gap; the panel
+    // The layout of report::decision_regions: two square panels of side s, 24 px margins and a 36 px gap; the panel
     // rows are those where the left panel's edge column is not the white page.
     let side = (w - 2 * 24 - 36) / 2;
     let rows: Vec<u32> = (0..h).filter(|&y| img.get_pixel(26, y).0 != [255, 255, 255]).collect();

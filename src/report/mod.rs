@@ -20,6 +20,7 @@ use crate::{Error, Result};
 
 #[cfg(not(target_arch = "wasm32"))]
 mod axis;
+pub mod decision_regions;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod histogram;
 #[cfg(not(target_arch = "wasm32"))]
@@ -28,7 +29,6 @@ pub mod heatmap;
 pub mod plot;
 pub mod summary;
 pub mod sweep;
-pub mod toy;
 #[cfg(not(target_arch = "wasm32"))]
 mod text;
 
@@ -166,16 +166,17 @@ impl Metric {
     }
 }
 
-/// One line of a method's log: the iteration and whichever metrics were finite numbers.
+/// One line of a method's log as read back: the iteration and whichever metrics were finite numbers. (The
+/// trainer writes `progress::LogPoint`s; this reader also takes logs that lack metrics or hold nulls.)
 #[derive(Clone, Debug, PartialEq)]
-pub struct LogPoint {
+pub struct LogLine {
     pub iter: u64,
     values: [Option<f64>; Metric::ALL.len()],
     /// Metrics written as an explicit `null` (NaN or inf in the trainer), as opposed to absent.
     nulls: u16,
 }
 
-impl LogPoint {
+impl LogLine {
     pub fn get(&self, m: Metric) -> Option<f64> {
         self.values[m.index()]
     }
@@ -191,7 +192,7 @@ impl LogPoint {
             Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|x| *x >= 0.0 && x.fract() == 0.0).map(|x| x as u64))?,
             _ => return None,
         };
-        let mut p = LogPoint { iter, values: [None; Metric::ALL.len()], nulls: 0 };
+        let mut p = LogLine { iter, values: [None; Metric::ALL.len()], nulls: 0 };
         for m in Metric::ALL {
             match obj.get(m.key()) {
                 Some(Value::Number(n)) => p.values[m.index()] = n.as_f64().filter(|x| x.is_finite()),
@@ -233,7 +234,7 @@ fn jsonl_objects(text: &str) -> (Vec<(usize, JsonObject)>, Vec<usize>) {
 pub struct MethodLog {
     /// The file stem: "wd", "wd-wn", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso", …
     pub method: String,
-    pub points: Vec<LogPoint>,
+    pub points: Vec<LogLine>,
     /// 1-based numbers of lines that were not JSON objects with an `iter`, other than an unfinished last line.
     pub skipped_lines: Vec<usize>,
 }
@@ -243,7 +244,7 @@ impl MethodLog {
         let (objects, mut skipped_lines) = jsonl_objects(text);
         let mut points = Vec::with_capacity(objects.len());
         for (line, o) in objects {
-            match LogPoint::from_json(&o) {
+            match LogLine::from_json(&o) {
                 Some(p) => points.push(p),
                 None => skipped_lines.push(line),
             }
