@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::train::method::Method;
 use crate::{Error, Result};
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -312,25 +313,15 @@ impl MethodLog {
     }
 }
 
-/// The paper's names for the methods the trainer knows; any other method keeps its file name.
+/// The paper's names for the methods the trainer knows (`Method::paper_name`); any other method keeps its
+/// file name.
 pub fn display_name(method: &str) -> String {
-    match method {
-        "wd" => "weight decay",
-        "wd-wn" => "weight decay + weight norm.",
-        "pathprox" => "PathProx",
-        "pathprox-nobalance" => "PathProx, no balancing",
-        "pathnorm-sgd" => "SGD on path-norm objective",
-        "lasso" => "lasso",
-        "group-lasso" => "group lasso",
-        other => other,
-    }
-    .to_string()
+    Method::parse(method).map_or_else(|_| method.to_string(), |m| m.paper_name().to_string())
 }
 
-/// Methods in the order the paper discusses them; unknown ones after, alphabetically.
+/// Methods in the order the paper discusses them (`Method::rank`); unknown ones after, alphabetically.
 pub(crate) fn method_rank(method: &str) -> (usize, String) {
-    const ORDER: [&str; 7] = ["wd", "wd-wn", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso"];
-    (ORDER.iter().position(|m| *m == method).unwrap_or(ORDER.len()), method.to_string())
+    (Method::parse(method).map_or(Method::NAMES.len(), Method::rank), method.to_string())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
