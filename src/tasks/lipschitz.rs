@@ -83,7 +83,7 @@ pub fn run(gpu: &Gpu, run_dir: &Path, samples: usize, progress: &dyn Progress) -
         rows.push(LipschitzRow {
             method: method.clone(),
             checkpoint: path.strip_prefix(&run.path).unwrap_or(&path).display().to_string(),
-            iteration: ck.metadata.get("iteration").and_then(|s| s.parse().ok()),
+            iteration: ck.iteration(),
             n,
             mean: mean(&values),
             median: median(&values),

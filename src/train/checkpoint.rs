@@ -21,7 +21,22 @@ pub struct Checkpoint {
     pub metadata: HashMap<String, String>,
 }
 
+/// Metadata key of the training iteration a checkpoint was taken at (written by `train::trainer`).
+pub const ITERATION: &str = "iteration";
+/// Metadata key of the seconds the method had trained when it was taken.
+pub const WALL_S: &str = "wall_s";
+
 impl Checkpoint {
+    /// The training iteration this checkpoint was taken at, if its metadata says (and says it as a number).
+    pub fn iteration(&self) -> Option<u64> {
+        self.metadata.get(ITERATION)?.parse().ok()
+    }
+
+    /// The seconds its method had trained, if its metadata says.
+    pub fn wall_s(&self) -> Option<f64> {
+        self.metadata.get(WALL_S)?.parse().ok()
+    }
+
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let bytes: Vec<Vec<u8>> = self.tensors.iter().map(|(_, _, v)| bytemuck::cast_slice(v).to_vec()).collect();
         let views = self
@@ -94,5 +109,14 @@ mod tests {
         assert_eq!(back, ck);
         let e = Checkpoint::from_bytes(b"definitely not safetensors", "x.safetensors").unwrap_err().to_string();
         assert!(e.contains("x.safetensors"), "{e}");
+    }
+
+    #[test]
+    fn iteration_and_wall_time_come_from_the_metadata() {
+        let with = |pairs: &[(&str, &str)]| Checkpoint { tensors: vec![], metadata: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        let ck = with(&[("iteration", "1200"), ("wall_s", "3.5")]);
+        assert_eq!((ck.iteration(), ck.wall_s()), (Some(1200), Some(3.5)));
+        assert_eq!((with(&[]).iteration(), with(&[]).wall_s()), (None, None));
+        assert_eq!(with(&[("iteration", "twelve")]).iteration(), None);
     }
 }
