@@ -318,13 +318,13 @@ pub fn method_step_cpu(spec: &pathprox::nn::ModelSpec, classes: &[pathprox::nn::
     // its bias; the store's `classes` must say the same.
     let grouped_layer = |layer: usize| spec.groups.iter().any(|&(w, v)| layer == w || layer == v);
     for (t, &class) in classes.iter().enumerate() {
-        assert_eq!(class == ParamClass::Bias, t % 2 == 1, "parameter {t}: {class:?}");
-        if !spec.groups.is_empty() && t % 2 == 0 {
+        assert_eq!(class == ParamClass::Bias, !t.is_multiple_of(2), "parameter {t}: {class:?}");
+        if !spec.groups.is_empty() && t.is_multiple_of(2) {
             assert_eq!(class == ParamClass::GroupedWeight, grouped_layer(t / 2), "parameter {t}: {class:?}");
         }
     }
     let l2_term = |t: usize| {
-        let weight = t % 2 == 0;
+        let weight = t.is_multiple_of(2);
         match method {
             Method::WeightDecay | Method::WeightDecayNorm => weight,
             Method::PathProx { .. } | Method::PathNormSgd => weight && !grouped_layer(t / 2),
