@@ -13,15 +13,17 @@ use super::flat_chunks;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "reduce", source: wgsl!("grid", "reduce"), subgroups: false };
+/// reduce.wgsl over f32 elements, and over vec4s for the kernels written over `V` (column sums, group norms).
+pub static SHADER: Shader = Shader { name: "reduce", source: wgsl!("grid", "lanes_f32", "reduce"), subgroups: false };
+pub static SHADER_VEC4: Shader = Shader { name: "reduce_vec4", source: wgsl!("grid", "lanes_vec4", "reduce"), subgroups: false };
 
 const IN_OUT: &[Access] = &[Access::Uniform, Access::Read, Access::ReadWrite];
 pub static COLUMN_SUMS: KernelDef = KernelDef { shader: &SHADER, entry: "column_sums", bindings: IN_OUT };
 pub static SUM: KernelDef = KernelDef { shader: &SHADER, entry: "sum", bindings: IN_OUT };
 pub static SUM_U32: KernelDef = KernelDef { shader: &SHADER, entry: "sum_u32", bindings: IN_OUT };
-pub static COLUMN_SUMS_VEC4: KernelDef = KernelDef { shader: &SHADER, entry: "column_sums_vec4", bindings: IN_OUT };
+pub static COLUMN_SUMS_VEC4: KernelDef = KernelDef { shader: &SHADER_VEC4, entry: "column_sums", bindings: IN_OUT };
 pub static GROUP_NORMS: KernelDef = KernelDef { shader: &SHADER, entry: "group_norms", bindings: IN_OUT };
-pub static GROUP_NORMS_VEC4: KernelDef = KernelDef { shader: &SHADER, entry: "group_norms_vec4", bindings: IN_OUT };
+pub static GROUP_NORMS_VEC4: KernelDef = KernelDef { shader: &SHADER_VEC4, entry: "group_norms", bindings: IN_OUT };
 pub static COLUMN_NORMS_VEC4: KernelDef = KernelDef { shader: &SHADER, entry: "column_norms_vec4", bindings: IN_OUT };
 pub static ARGMAX_ROWS: KernelDef = KernelDef { shader: &SHADER, entry: "argmax_rows", bindings: IN_OUT };
 pub static CORRECT_COUNT: KernelDef =
