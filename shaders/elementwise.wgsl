@@ -17,14 +17,10 @@ const WG: u32 = 256u;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid.x;
-}
-
 // out = max(a, 0)          (b unused: bound to a)
 @compute @workgroup_size(WG)
 fn relu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = index(wid, nwg, lid);
+    let i = folded_invocation(wid, nwg, lid, WG);
     if (i < p.n) {
         out[i] = max(a[i], 0.0);
     }
@@ -33,7 +29,7 @@ fn relu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // out = b where a > 0, else 0      (a: the ReLU's output y, b: dL/dy; out: dL/dx)
 @compute @workgroup_size(WG)
 fn relu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = index(wid, nwg, lid);
+    let i = folded_invocation(wid, nwg, lid, WG);
     if (i < p.n) {
         out[i] = select(0.0, b[i], a[i] > 0.0);
     }

@@ -58,7 +58,7 @@ fn value_at(row: u32, col: u32) -> f32 {
 // One invocation per output element; the label is written by column 0's invocation.
 @compute @workgroup_size(WG)
 fn gather_normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let e = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let e = folded_invocation(wid, nwg, lid, WG);
     if (e >= p.batch * p.row_len) { return; }
     let b = e / p.row_len;
     let col = e % p.row_len;
@@ -71,7 +71,7 @@ fn gather_normalize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 // As gather_normalize, reading each output pixel from the shifted, padded, possibly flipped image.
 @compute @workgroup_size(WG)
 fn gather_augment(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let e = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let e = folded_invocation(wid, nwg, lid, WG);
     if (e >= p.batch * p.row_len) { return; }
     let b = e / p.row_len;
     let col = e % p.row_len;

@@ -21,7 +21,7 @@ const WG: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn block_gram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let e = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let e = folded_invocation(wid, nwg, lid, WG);
     let gg = p.g * p.g;
     if (e >= p.blocks * gg) { return; }
     let b = e / gg;

@@ -23,10 +23,6 @@ const WG: u32 = 64u;
 @group(0) @binding(2) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> dst: array<vec4<f32>>;
 
-fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid.x;
-}
-
 // Which components of vec4 i lie inside the n elements.
 fn live(i: u32) -> vec4<bool> {
     return vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.n);
@@ -35,7 +31,7 @@ fn live(i: u32) -> vec4<bool> {
 // θ ← θ − γ(g + λθ)          (src: g, dst: θ; the λθ term only when p.decay = 1)
 @compute @workgroup_size(WG)
 fn sgd_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = index(wid, nwg, lid);
+    let i = folded_invocation(wid, nwg, lid, WG);
     if (4u * i < p.n) {
         let lr = hyper[0];
         let lambda = select(0.0, hyper[1], p.decay != 0u);
@@ -47,7 +43,7 @@ fn sgd_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 // g ← g + λ·sign(θ), sign(0) = 0       (src: θ, dst: g)
 @compute @workgroup_size(WG)
 fn lasso_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = index(wid, nwg, lid);
+    let i = folded_invocation(wid, nwg, lid, WG);
     if (4u * i < p.n) {
         let g = dst[i];
         dst[i] = select(g, g + hyper[1] * sign(src[i]), live(i));

@@ -4,7 +4,7 @@
 //
 // Views (see src/ops/optim.rs): w is [units, fan_in] (unit i's w = row i), the w-layer bias [units]; v is
 // [a, units, c] (unit i's v = the slice [:, i, :]), the v-layer bias [a]. `state` holds unit norms
-// (‖w_i‖, ‖v_i‖) at p.norms_base + 2i, written by optim_norms.wgsl::unit_norms, and for balancing, per group
+// (‖w_i‖, ‖v_i‖) at p.norms_base + 2i, written by optim_norms.wgsl's unit_norms, and for balancing, per group
 // l, 4 values at 4l (w-bias factor, v factor, v-bias factor, P_l before balancing) from optim_balance.wgsl.
 //
 // Tensors are seen as vec4s: lavapipe loads storage lane by lane, and a vec4 per lane costs little more than
@@ -19,28 +19,9 @@
 // - v bias: one invocation per vec4.
 // No invocation loops much: llvmpipe (lavapipe and GL) silently stops every loop of an invocation once all
 // its loops together reach 65535 iterations (gallivm's loop limiter), so nothing here loops over units.
-// Norms are summed in blocks so their f32 error grows like (64 + len/64)·eps, not len·eps.
-
-struct Params {
-    units: u32,
-    fan_in: u32,
-    a: u32,
-    c: u32,
-    flags: u32,      // bit 0: unit norms from `state`; bit 1 (pathprox_step): apply group `group`'s balancing
-                     // factors; bit 2 (penalty_grad): path norm instead of group lasso; bit 3
-                     // (pathprox_step): project w only, leave v alone (weight normalisation)
-    group: u32,      // this group's index l: its factors are state[4l .. 4l + 2]
-    norms_base: u32, // index in `state` of this group's first (‖w‖, ‖v‖) pair
-    _pad0: u32,
-}
+// Params, the views' unit norms and `quads()` come from optim_group.wgsl, joined in front.
 
 const WG: u32 = 64u;
-// Norms sum blocks of BLOCK elements of a w row (scalar path), BLOCK4 vec4s of it (vec4 path: the same 64
-// elements), ROWS rows of v.
-const BLOCK: u32 = 64u;
-const BLOCK4: u32 = 16u;
-const ROWS: u32 = 8u;
-
 const EPS: f32 = 1e-6;
 const NORMS_GIVEN: u32 = 1u;
 const BALANCED: u32 = 2u;
@@ -55,129 +36,6 @@ const W_ONLY: u32 = 8u;
 @group(0) @binding(4) var<storage, read_write> out_w: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> out_v: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> state: array<f32>;
-
-const LANES: vec4<u32> = vec4<u32>(0u, 1u, 2u, 3u);
-
-fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, wg: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * wg + lid.x;
-}
-
-fn quads() -> bool {
-    return (p.units & 3u) == 0u;
-}
-
-// ---- norms (read only; the same code as in optim_norms.wgsl) ------------------------------------------------
-
-fn w_row_sumsq(row: u32) -> f32 {
-    let base = row * p.fan_in;
-    var total = 0.0;
-    for (var b = 0u; b < p.fan_in; b += BLOCK) {
-        let end = min(b + BLOCK, p.fan_in);
-        var s = 0.0;
-        for (var j = b; j < end; j++) {
-            let e = base + j;
-            let x = w[e >> 2u][e & 3u];
-            s += x * x;
-        }
-        total += s;
-    }
-    return total;
-}
-
-// Σx² of rows 4q..4q+3 of w (0 for rows ≥ units).
-fn w_sumsq4(q: u32) -> vec4<f32> {
-    var total = vec4<f32>(0.0);
-    for (var r = 0u; r < 4u; r++) {
-        let row = 4u * q + r;
-        if (row >= p.units) {
-            break;
-        }
-        if ((p.fan_in & 3u) == 0u) {
-            let n4 = p.fan_in >> 2u;
-            let base = row * n4;
-            var t = 0.0;
-            for (var b = 0u; b < n4; b += BLOCK4) {
-                let end = min(b + BLOCK4, n4);
-                var s = vec4<f32>(0.0);
-                for (var j = b; j < end; j++) {
-                    let x = w[base + j];
-                    s += x * x;
-                }
-                t += (s.x + s.y) + (s.z + s.w);
-            }
-            total[r] = t;
-        } else {
-            total[r] = w_row_sumsq(row);
-        }
-    }
-    return total;
-}
-
-fn v_unit_sumsq(i: u32) -> f32 {
-    var total = 0.0;
-    for (var r0 = 0u; r0 < p.a; r0 += ROWS) {
-        let r1 = min(r0 + ROWS, p.a);
-        var s = 0.0;
-        for (var r = r0; r < r1; r++) {
-            let base = (r * p.units + i) * p.c;
-            for (var k = 0u; k < p.c; k++) {
-                let e = base + k;
-                let x = v[e >> 2u][e & 3u];
-                s += x * x;
-            }
-        }
-        total += s;
-    }
-    return total;
-}
-
-// Units (0..3 within the quad) of the components of the j-th vec4 of a quad's 4c elements in one row of v.
-fn quad_units(j: u32) -> vec4<u32> {
-    return min((vec4<u32>(4u * j) + LANES) / vec4<u32>(p.c), vec4<u32>(3u));
-}
-
-// Σx² of units 4q..4q+3 of v (quads only): in row r their 4c elements are the c vec4s from (r·units/4 + q)·c.
-fn v_sumsq4(q: u32) -> vec4<f32> {
-    let u4 = p.units >> 2u;
-    var total = vec4<f32>(0.0);
-    for (var r0 = 0u; r0 < p.a; r0 += ROWS) {
-        let r1 = min(r0 + ROWS, p.a);
-        var s = vec4<f32>(0.0);
-        for (var r = r0; r < r1; r++) {
-            let base = (r * u4 + q) * p.c;
-            if (p.c == 1u) {
-                let x = v[base];
-                s += x * x;
-            } else {
-                for (var j = 0u; j < p.c; j++) {
-                    let x = v[base + j];
-                    let x2 = x * x;
-                    let u = quad_units(j);
-                    s[u.x] += x2.x;
-                    s[u.y] += x2.y;
-                    s[u.z] += x2.z;
-                    s[u.w] += x2.w;
-                }
-            }
-        }
-        total += s;
-    }
-    return total;
-}
-
-// ‖v‖ of units 4q..4q+3 (either layout; 0 past the last unit).
-fn v_norm4(q: u32) -> vec4<f32> {
-    if (quads()) {
-        return sqrt(v_sumsq4(q));
-    }
-    var n = vec4<f32>(0.0);
-    for (var r = 0u; r < 4u; r++) {
-        if (4u * q + r < p.units) {
-            n[r] = sqrt(v_unit_sumsq(4u * q + r));
-        }
-    }
-    return n;
-}
 
 // The stored ‖w‖ (k = 0) or ‖v‖ (k = 1) of units 4q..4q+3.
 fn given4(q: u32, k: u32) -> vec4<f32> {
@@ -283,7 +141,7 @@ fn w_add_scaled4(q: u32, coef: vec4<f32>) {
 // and ⌈a/4⌉ more invocations scale the v bias by s_l.
 @compute @workgroup_size(WG)
 fn pathprox_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let t = linear(wid, nwg, lid, WG);
+    let t = folded_invocation(wid, nwg, lid, WG);
     let given = (p.flags & NORMS_GIVEN) != 0u;
     let balanced = (p.flags & BALANCED) != 0u;
     let fbase = 4u * p.group;
@@ -362,7 +220,7 @@ fn pathprox_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 // all norms come from `state` (NORMS_GIVEN).
 @compute @workgroup_size(WG)
 fn penalty_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let t = linear(wid, nwg, lid, WG);
+    let t = folded_invocation(wid, nwg, lid, WG);
     let lambda = hyper[1];
     let given = (p.flags & NORMS_GIVEN) != 0u;
     let path = (p.flags & PATH) != 0u;
@@ -425,7 +283,7 @@ const APPLY_WG: u32 = 256u;
 // [w bias (⌈units/4⌉ vec4s) | v (⌈a·units·c/4⌉) | v bias (⌈a/4⌉)], elements past each tensor untouched.
 @compute @workgroup_size(APPLY_WG)
 fn balance_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let t = linear(wid, nwg, lid, APPLY_WG);
+    let t = folded_invocation(wid, nwg, lid, APPLY_WG);
     let fbase = 4u * p.group;
     let nb = (p.units + 3u) >> 2u;
     let nv = (p.a * p.units * p.c + 3u) >> 2u;

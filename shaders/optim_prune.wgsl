@@ -32,10 +32,6 @@ const WG: u32 = 64u;
 
 const LANES: vec4<u32> = vec4<u32>(0u, 1u, 2u, 3u);
 
-fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid.x;
-}
-
 // Whether row i of w has a nonzero element; stops at the first one (almost always the first element).
 fn w_nonzero(i: u32) -> bool {
     let base = i * p.fan_in;
@@ -64,7 +60,7 @@ fn v_nonzero(i: u32) -> bool {
 
 @compute @workgroup_size(WG)
 fn prune_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear(wid, nwg, lid);
+    let i = folded_invocation(wid, nwg, lid, WG);
     if (i >= p.units || alive[i] == 0u) {
         return;
     }
@@ -83,7 +79,7 @@ fn pruned(u: vec4<u32>, live: vec4<bool>) -> vec4<bool> {
 
 @compute @workgroup_size(WG)
 fn prune_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let t = linear(wid, nwg, lid);
+    let t = folded_invocation(wid, nwg, lid, WG);
     let len_w = p.units * p.fan_in;
     let len_v = p.a * p.units * p.c;
     let nw = (len_w + 3u) >> 2u;

@@ -32,10 +32,6 @@ const WG: u32 = 256u;
 // y (forwards) or dx (backwards)
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
-fn window_index(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid.x;
-}
-
 // Window i (i < p.windows) as (plane, row, column) of y: the only integer divisions, done once, as
 // llvmpipe computes them lane by lane.
 fn window(i: u32) -> vec3<u32> {
@@ -103,7 +99,7 @@ fn store_window_grad(win: vec3<u32>, v: vec4<f32>) {
 // y = max over each window of x
 @compute @workgroup_size(WG)
 fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = window_index(wid, nwg, lid);
+    let i = folded_invocation(wid, nwg, lid, WG);
     if (i < p.windows) {
         let v = load_window(corner(window(i)));
         dst[p.dst_base + i] = v[argmax4(v)];
@@ -113,7 +109,7 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 // dx = dy at each window's argmax (recomputed from x), 0 elsewhere
 @compute @workgroup_size(WG)
 fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = window_index(wid, nwg, lid);
+    let i = folded_invocation(wid, nwg, lid, WG);
     if (i < p.windows) {
         let win = window(i);
         let k = argmax4(load_window(corner(win)));
@@ -126,7 +122,7 @@ fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // y = mean of each window of x: pairwise sum, then ·¼ (exact)
 @compute @workgroup_size(WG)
 fn avg_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = window_index(wid, nwg, lid);
+    let i = folded_invocation(wid, nwg, lid, WG);
     if (i < p.windows) {
         let v = load_window(corner(window(i)));
         dst[p.dst_base + i] = ((v.x + v.y) + (v.z + v.w)) * 0.25;
@@ -136,7 +132,7 @@ fn avg_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 // dx = dy/4 over each window (src is dy here), 0 on the dropped row/column
 @compute @workgroup_size(WG)
 fn avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = window_index(wid, nwg, lid);
+    let i = folded_invocation(wid, nwg, lid, WG);
     if (i < p.windows) {
         let g = src[p.src_base + i] * 0.25;
         store_window_grad(window(i), vec4<f32>(g));

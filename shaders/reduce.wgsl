@@ -7,13 +7,13 @@
 // summed separately, which keeps the rounding error near (INNER + terms/INNER)·eps instead of terms·eps.
 //
 // Grids larger than 65535 workgroups are folded into 2-D (`Gpu::grid_1d`), so kernels rebuild the linear
-// workgroup index as wid.x + wid.y·nwg.x and skip the surplus groups of the fold (`p.groups`).
+// workgroup index (`folded_workgroup`, grid.wgsl) and skip the surplus groups of the fold (`p.groups`).
 
 // One Params layout for every kernel of the file (binding 0 is shared); what each field means per kernel:
-//   column_sums*  d0 = rows R (of the bound range), d1 = columns C, per_group = rows per workgroup row (grid y),
+//   column_sums   d0 = rows R (of the bound range), d1 = columns C, per_group = rows per workgroup row (grid y),
 //                 out_offset = first output row (partial sums of several bound ranges share one buffer)
 //   sum, sum_u32  d0 = n, per_group = elements per workgroup, groups, out_offset = first output element
-//   group_norms*, column_norms_vec4   d0, d1, d2 = the view [a, b, c]
+//   group_norms, column_norms_vec4   d0, d1, d2 = the view [a, b, c]
 //   correct_count d0 = B rows, d1 = C classes, per_group = rows per workgroup, groups, out_offset
 //   argmax_rows   d0 = B rows, d1 = C classes
 // `accumulate` != 0 adds to the output's previous value; `scale` multiplies the sum (f32 kernels only).
@@ -43,8 +43,10 @@ const NORM_BLOCK: u32 = 64u;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> xu: array<u32>;
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> xv: array<V>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> outv: array<V>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out_u2: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out_u3: array<u32>;
@@ -97,73 +99,40 @@ fn wg_sum_u32(lid: u32, v: u32) -> u32 {
 }
 
 // ---- column sums: out[j] (+)= scale·Σ_i x[i, j] -------------------------------------------------------
-// One column (or four, as a vec4, when C % 4 == 0) per invocation, so the lanes of a SIMD vector read
-// adjacent addresses of one row; a workgroup row (grid y) covers `per_group` rows. Four accumulators over
-// interleaved rows let the loads and adds overlap and cut each rounding chain to a quarter.
-// Measured on lavapipe, [200, 784]: 150 µs scalar, 85 µs vec4 (dispatch overhead ≈ 20 µs of either).
+// One column (or four, as a vec4, when C % 4 == 0: `V`, see lanes_f32.wgsl) per invocation, so the lanes
+// of a SIMD vector read adjacent addresses of one row; a workgroup row (grid y) covers `per_group` rows.
+// Four accumulators over interleaved rows let the loads and adds overlap and cut each rounding chain to a
+// quarter. Measured on lavapipe, [200, 784]: 150 µs scalar, 85 µs vec4 (dispatch overhead ≈ 20 µs of either).
 @compute @workgroup_size(WG)
 fn column_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let cols = p.d1;
+    let cols = p.d1 / VW;
     let j = wid.x * WG + lid.x;
     if (j >= cols) {
         return;
     }
     let r0 = min(p.d0, wid.y * p.per_group);
     let r1 = min(p.d0, r0 + p.per_group);
-    var s0 = 0.0;
-    var s1 = 0.0;
-    var s2 = 0.0;
-    var s3 = 0.0;
+    var s0 = V(0.0);
+    var s1 = V(0.0);
+    var s2 = V(0.0);
+    var s3 = V(0.0);
     var i = r0;
     for (; i + 4u <= r1; i += 4u) {
         let at = i * cols + j;
-        s0 += x[at];
-        s1 += x[at + cols];
-        s2 += x[at + 2u * cols];
-        s3 += x[at + 3u * cols];
+        s0 += xv[at];
+        s1 += xv[at + cols];
+        s2 += xv[at + 2u * cols];
+        s3 += xv[at + 3u * cols];
     }
     for (; i < r1; i++) {
-        s0 += x[i * cols + j];
+        s0 += xv[i * cols + j];
     }
     let o = (p.out_offset + wid.y) * cols + j;
     var v = p.scale * ((s0 + s1) + (s2 + s3));
     if (p.accumulate != 0u) {
-        v += out[o];
+        v += outv[o];
     }
-    out[o] = v;
-}
-
-// The same on columns 4j ..< 4j + 4 (the wrapper checks C % 4 == 0).
-@compute @workgroup_size(WG)
-fn column_sums_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let cols = p.d1 / 4u;
-    let j = wid.x * WG + lid.x;
-    if (j >= cols) {
-        return;
-    }
-    let r0 = min(p.d0, wid.y * p.per_group);
-    let r1 = min(p.d0, r0 + p.per_group);
-    var s0 = vec4<f32>(0.0);
-    var s1 = vec4<f32>(0.0);
-    var s2 = vec4<f32>(0.0);
-    var s3 = vec4<f32>(0.0);
-    var i = r0;
-    for (; i + 4u <= r1; i += 4u) {
-        let at = i * cols + j;
-        s0 += x4[at];
-        s1 += x4[at + cols];
-        s2 += x4[at + 2u * cols];
-        s3 += x4[at + 3u * cols];
-    }
-    for (; i < r1; i++) {
-        s0 += x4[i * cols + j];
-    }
-    let o = (p.out_offset + wid.y) * cols + j;
-    var v = p.scale * ((s0 + s1) + (s2 + s3));
-    if (p.accumulate != 0u) {
-        v += out4[o];
-    }
-    out4[o] = v;
+    outv[o] = v;
 }
 
 // ---- flat sums: out[out_offset + g] (+)= scale·Σ x[g·per_group ..< (g+1)·per_group] -----------------
@@ -171,7 +140,7 @@ fn column_sums_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
 // second dispatch adds up (the wrapper recurses).
 @compute @workgroup_size(WG)
 fn sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let g = wid.x + wid.y * nwg.x;
+    let g = folded_workgroup(wid, nwg);
     if (g >= p.groups) {
         return;
     }
@@ -204,7 +173,7 @@ fn sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 // The same over u32 (partial counts); exact, so the order does not matter, but it is fixed anyway.
 @compute @workgroup_size(WG)
 fn sum_u32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let g = wid.x + wid.y * nwg.x;
+    let g = folded_workgroup(wid, nwg);
     if (g >= p.groups) {
         return;
     }
@@ -239,67 +208,38 @@ fn sum_u32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 fn group_norms(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let a = p.d0;
     let b = p.d1;
-    let c = p.d2;
-    let j = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    // Elements of VW values along k (the vec4 build needs c % 4 == 0, which the wrapper checks).
+    let cv = p.d2 / VW;
+    let j = folded_invocation(wid, nwg, lid, WG);
     if (j >= b) {
         return;
     }
-    var total = 0.0;
-    var blk = 0.0;
+    var total = V(0.0);
+    var blk = V(0.0);
     var n = 0u;
     for (var i = 0u; i < a; i++) {
-        let at = (i * b + j) * c;
-        for (var k = 0u; k < c; k++) {
-            let v = x[at + k];
+        let at = (i * b + j) * cv;
+        for (var k = 0u; k < cv; k++) {
+            let v = xv[at + k];
             blk += v * v;
             n++;
-            if (n == NORM_BLOCK) {
+            if (n == NORM_BLOCK / VW) {
                 total += blk;
-                blk = 0.0;
+                blk = V(0.0);
                 n = 0u;
             }
         }
     }
-    out[j] = sqrt(total + blk);
+    out[j] = sqrt(lane_sum(total + blk));
 }
 
-// The same reading 4 consecutive k at once (the wrapper checks c % 4 == 0); blocks of NORM_BLOCK / 4 vec4.
-@compute @workgroup_size(WG)
-fn group_norms_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let a = p.d0;
-    let b = p.d1;
-    let c4 = p.d2 / 4u;
-    let j = (wid.x + wid.y * nwg.x) * WG + lid.x;
-    if (j >= b) {
-        return;
-    }
-    var total = vec4<f32>(0.0);
-    var blk = vec4<f32>(0.0);
-    var n = 0u;
-    for (var i = 0u; i < a; i++) {
-        let at = (i * b + j) * c4;
-        for (var k = 0u; k < c4; k++) {
-            let v = x4[at + k];
-            blk += v * v;
-            n++;
-            if (n == NORM_BLOCK / 4u) {
-                total += blk;
-                blk = vec4<f32>(0.0);
-                n = 0u;
-            }
-        }
-    }
-    total += blk;
-    out[j] = sqrt((total.x + total.y) + (total.z + total.w));
-}
-
-// Column norms (c = 1) with b % 4 == 0: groups 4j ..< 4j + 4 as one vec4 per row, like column_sums_vec4
+// Column norms (c = 1) with b % 4 == 0: groups 4j ..< 4j + 4 as one vec4 per row, like column_sums over vec4s
 // (measured on lavapipe, [400, 400, 1]: 140-180 µs, against 380 µs one group per invocation).
 @compute @workgroup_size(WG)
 fn column_norms_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let a = p.d0;
     let b4 = p.d1 / 4u;
-    let j = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let j = folded_invocation(wid, nwg, lid, WG);
     if (j >= b4) {
         return;
     }
@@ -334,7 +274,7 @@ fn row_argmax(r: u32, cols: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn argmax_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let r = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let r = folded_invocation(wid, nwg, lid, WG);
     if (r < p.d0 && p.d1 > 0u) {
         out_u2[r] = row_argmax(r, p.d1);
     }
@@ -344,7 +284,7 @@ fn argmax_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 // matches and is never used as an index.
 @compute @workgroup_size(WG)
 fn correct_count(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let g = wid.x + wid.y * nwg.x;
+    let g = folded_workgroup(wid, nwg);
     if (g >= p.groups || p.d1 == 0u) {
         return;
     }

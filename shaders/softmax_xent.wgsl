@@ -65,14 +65,10 @@ fn row_grad(row: Row, k: u32) -> f32 {
     return p.grad_scale * (e - select(0.0, 1.0, k == row.label));
 }
 
-fn row_index(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
-    return (wid.x + wid.y * nwg.x) * WG + lid.x;
-}
-
 // losses[b] = −log softmax(x_b)[label_b]
 @compute @workgroup_size(WG)
 fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let r = row_index(wid, nwg, lid);
+    let r = folded_invocation(wid, nwg, lid, WG);
     if (r < p.rows && p.cols > 0u) {
         losses[r] = row_loss(row_stats(r));
     }
@@ -81,7 +77,7 @@ fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // dlogits (slot 3) = grad_scale · (softmax − onehot)
 @compute @workgroup_size(WG)
 fn xent_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let r = row_index(wid, nwg, lid);
+    let r = folded_invocation(wid, nwg, lid, WG);
     if (r < p.rows && p.cols > 0u) {
         let row = row_stats(r);
         for (var k = 0u; k < p.cols; k++) {
@@ -93,7 +89,7 @@ fn xent_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 // Both: losses (slot 3) and dlogits (slot 4).
 @compute @workgroup_size(WG)
 fn xent_forward_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let r = row_index(wid, nwg, lid);
+    let r = folded_invocation(wid, nwg, lid, WG);
     if (r < p.rows && p.cols > 0u) {
         let row = row_stats(r);
         losses[r] = row_loss(row);

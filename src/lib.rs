@@ -51,10 +51,15 @@ pub mod analysis;
 pub mod bench;
 pub mod data;
 pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod files;
 pub mod gpu;
 pub mod nn;
 pub mod ops;
+pub mod progress;
 pub mod report;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod serve;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tasks;
 pub mod train;

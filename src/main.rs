@@ -159,7 +159,7 @@ fn run_toy(cli: &Cli, args: &ToyArgs) -> pathprox::Result<()> {
     };
     let gpu = open_gpu(cli)?;
     install_interrupt()?;
-    let dir = tasks::train(&gpu, start, &args.runs_dir, &INTERRUPTED, &pathprox::tasks::progress::Bar::new())?;
+    let dir = tasks::train(&gpu, start, &args.runs_dir, &INTERRUPTED, &pathprox::progress::bar::Bar::new())?;
     println!("run directory: {}", dir.display());
     Ok(())
 }
@@ -505,7 +505,7 @@ fn install_interrupt() -> pathprox::Result<()> {
 fn run_task(cli: &Cli, task: &str, args: &TaskArgs) -> pathprox::Result<()> {
     let gpu = open_gpu(cli)?;
     install_interrupt()?;
-    let bar = pathprox::tasks::progress::Bar::new();
+    let bar = pathprox::progress::bar::Bar::new();
     let dir = pathprox::tasks::run(&gpu, task, &args.overrides(), &args.runs_dir, args.resume.as_deref(), &INTERRUPTED, &bar)?;
     println!("run directory: {}", dir.display());
     Ok(())
@@ -522,7 +522,7 @@ fn run_task5(cli: &Cli, args: &Task5Args) -> pathprox::Result<()> {
         retrain_iters: args.retrain_iters,
         global_threshold: args.global_threshold,
     };
-    let bar = pathprox::tasks::progress::Bar::new();
+    let bar = pathprox::progress::bar::Bar::new();
     let dir = pathprox::tasks::task5::run(&gpu, &o, &args.task.runs_dir, args.task.resume.as_deref(), &INTERRUPTED, &bar)?;
     println!("run directory: {}", dir.display());
     Ok(())
@@ -536,7 +536,7 @@ fn corrupt(dataset: &str, data_dir: &std::path::Path, out: &std::path::Path, see
     let test = corrupt::load_test_set(data_dir, max_rows)?;
     eprintln!("corrupting {} images of {} into {}: {}", test.len(), test.source, out.display(), corrupt::NOTE);
     let t = std::time::Instant::now();
-    for m in corrupt::generate(&test, out, seed, &pathprox::tasks::progress::Bar::new())? {
+    for m in corrupt::generate(&test, out, seed, &pathprox::progress::bar::Bar::new())? {
         println!("{:>14}: {:.1} s", m.name, m.seconds);
     }
     println!("wrote {} ({:.1} s): {}", out.display(), t.elapsed().as_secs_f64(), corrupt::NOTE);
@@ -557,7 +557,7 @@ fn open_assigned_gpu(cli: &Cli) -> pathprox::Result<(Gpu, String)> {
 
 fn run_sweep(cli: &Cli, cmd: &SweepCommand) -> pathprox::Result<()> {
     use pathprox::tasks::sweep;
-    let bar = pathprox::tasks::progress::Bar::new();
+    let bar = pathprox::progress::bar::Bar::new();
     match (&cmd.part, &cmd.task) {
         (Some(SweepPart::Run { dir, index }), _) => {
             install_interrupt()?;
@@ -726,7 +726,7 @@ fn run(cli: Cli) -> pathprox::Result<()> {
         }
         Command::Lipschitz { run_dir, samples } => {
             let gpu = open_gpu(&cli)?;
-            let bar = pathprox::tasks::progress::Bar::new();
+            let bar = pathprox::progress::bar::Bar::new();
             println!("{}", pathprox::tasks::lipschitz::report(&pathprox::tasks::lipschitz::run(&gpu, run_dir, *samples, &bar)?));
         }
         Command::Export { compact, checkpoint, out } => {
@@ -745,7 +745,7 @@ fn run(cli: Cli) -> pathprox::Result<()> {
         Command::EvalCorrupted { checkpoint, data_dir, json, eval_batch, max_rows } => {
             let gpu = open_gpu(&cli)?;
             let req = pathprox::tasks::eval_corrupted::Request { checkpoint: checkpoint.clone(), data_dir: data_dir.clone(), eval_batch: *eval_batch, max_rows: *max_rows };
-            let report = pathprox::tasks::eval_corrupted::run(&gpu, &req, &pathprox::tasks::progress::Bar::new())?;
+            let report = pathprox::tasks::eval_corrupted::run(&gpu, &req, &pathprox::progress::bar::Bar::new())?;
             print!("{}", report.table());
             println!("wrote {} ({:.1} s)", report.append_json(json.as_deref())?.display(), report.seconds);
         }
@@ -755,7 +755,7 @@ fn run(cli: Cli) -> pathprox::Result<()> {
             }
             print!("\n{}", pathprox::report::summary_table(run_dir)?);
         }
-        Command::Serve { dir, port } => pathprox::tasks::serve::serve(dir, *port)?,
+        Command::Serve { dir, port } => pathprox::serve::serve(dir, *port)?,
     }
     Ok(())
 }

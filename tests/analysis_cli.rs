@@ -1,20 +1,16 @@
 //! `pathprox lipschitz`, `export --compact` and `eval` end to end on a tiny Task-1 run of the shipped
 //! subset: the files they write and what they print.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn pathprox(args: &[&str]) -> (bool, String, String) {
-    // Kernel timing only picks the fastest variant; skipping it keeps these short runs short.
-    let out = Command::new(env!("CARGO_BIN_EXE_pathprox")).args(args).env("PATHPROX_TUNE", "0").current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run pathprox");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
+use std::path::PathBuf;
+
+use common::*;
 
 #[test]
 fn lipschitz_export_and_eval_work_on_a_task1_run() {
-    let runs = std::env::temp_dir().join(format!("pathprox-analysis-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&runs);
-    let (ok, out, err) = pathprox(&["task1", "--iters", "4", "--log-every", "2", "--batch", "20", "--max-rows", "60", "--data-dir", "data", "--runs-dir", runs.to_str().unwrap()]);
+    let runs = scratch("task1");
+    let (ok, out, err) = run_cli(&["task1", "--iters", "4", "--log-every", "2", "--batch", "20", "--max-rows", "60", "--data-dir", "data", "--runs-dir", runs.to_str().unwrap()]);
     assert!(ok, "{err}");
     let dir = PathBuf::from(out.lines().find_map(|l| l.strip_prefix("run directory: ")).expect("run directory printed"));
     // task1 ends with the Lipschitz table, on the best-validation checkpoints the trainer kept.
@@ -28,22 +24,22 @@ fn lipschitz_export_and_eval_work_on_a_task1_run() {
     }
     assert!(dir.join("figures/lipschitz.png").is_file());
     // The summary does not mistake lipschitz.jsonl for a method's log.
-    let (ok, out, _) = pathprox(&["plot", dir.to_str().unwrap()]);
+    let (ok, out, _) = run_cli(&["plot", dir.to_str().unwrap()]);
     assert!(ok && !out.contains("lipschitz"), "{out}");
 
-    let (ok, out, err) = pathprox(&["lipschitz", dir.to_str().unwrap(), "--samples", "7"]);
+    let (ok, out, err) = run_cli(&["lipschitz", dir.to_str().unwrap(), "--samples", "7"]);
     assert!(ok && out.contains("| weight decay") && out.contains("| 7 |"), "{out}{err}");
 
     let best = dir.join("checkpoints/pathprox.best.safetensors");
     let small = runs.join("small.safetensors");
-    let (ok, _, err) = pathprox(&["export", best.to_str().unwrap(), small.to_str().unwrap()]);
+    let (ok, _, err) = run_cli(&["export", best.to_str().unwrap(), small.to_str().unwrap()]);
     assert!(!ok && err.contains("--compact"), "{err}");
-    let (ok, out, err) = pathprox(&["export", "--compact", best.to_str().unwrap(), small.to_str().unwrap()]);
+    let (ok, out, err) = run_cli(&["export", "--compact", best.to_str().unwrap(), small.to_str().unwrap()]);
     assert!(ok && out.contains("parameters") && small.is_file(), "{out}{err}");
-    let (ok, out, err) = pathprox(&["eval", small.to_str().unwrap(), "--run", dir.to_str().unwrap(), "--compare", best.to_str().unwrap(), "--repeats", "1"]);
+    let (ok, out, err) = run_cli(&["eval", small.to_str().unwrap(), "--run", dir.to_str().unwrap(), "--compare", best.to_str().unwrap(), "--repeats", "1"]);
     assert!(ok, "{err}");
     assert!(out.contains("test set: 60 images") && out.contains("agree on 60 of 60"), "{out}");
-    let (ok, _, err) = pathprox(&["eval", runs.join("missing.safetensors").to_str().unwrap(), "--run", dir.to_str().unwrap()]);
+    let (ok, _, err) = run_cli(&["eval", runs.join("missing.safetensors").to_str().unwrap(), "--run", dir.to_str().unwrap()]);
     assert!(!ok && err.contains("missing.safetensors") && !err.contains("panicked"), "{err}");
     let _ = std::fs::remove_dir_all(runs);
 }

@@ -69,7 +69,7 @@ fn check_same_function(gpu: &Gpu, spec: &ModelSpec, ck: &Checkpoint, c: &compact
     assert_eq!(c.params_after, c.checkpoint.tensors.iter().map(|t| t.2.len()).sum::<usize>());
     assert_eq!(c.params_before, ck.tensors.iter().map(|t| t.2.len()).sum::<usize>());
     // Through a file, as `pathprox eval` reads it: the widths come back from the metadata.
-    let path = std::env::temp_dir().join(format!("pathprox-compact-{}-{}.safetensors", widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("_"), std::process::id()));
+    let path = scratch(&format!("compact-{}", widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("_"))).join("model.safetensors");
     c.checkpoint.save(&path).unwrap();
     let (small, back) = model_file::load(gpu, &path).unwrap();
     let _ = std::fs::remove_file(&path);

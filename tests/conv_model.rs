@@ -159,3 +159,48 @@ fn pruning_removes_a_dead_conv_unit_and_only_it() {
         assert_eq!(after, want, "nothing else changes");
     });
 }
+
+/// The numbers a log point takes from the weights (`train::eval::Evaluator`): the path norm Σ‖w_i‖‖v_i‖
+/// and the active units over the groups (on this net: 4 + 5 conv channels, one silenced), ‖θ‖² over all
+/// weights and over the ungrouped Linear, against f64 sums over the downloaded weights (ALGORITHM.md,
+/// "Metrics").
+#[test]
+fn evaluator_norms_match_f64_on_a_conv_net() {
+    use pathprox::train::eval::Evaluator;
+    let spec = small_conv_spec();
+    with_first_gpu(|gpu| {
+        let model = Model::new(gpu, spec.clone()).unwrap();
+        let mut params = model.init_values(9);
+        // Unit 2 of group 1 (input channel 2 of the third conv, [4, 5, 3, 3]) gets a zero v: inactive.
+        for o in 0..4 {
+            params[6][(o * 5 + 2) * 9..(o * 5 + 3) * 9].iter_mut().for_each(|v| *v = 0.0);
+        }
+        model.store.upload(gpu, &params).unwrap();
+        let m = pollster::block_on(Evaluator::new(gpu, &model, &[], 1).unwrap().measure(gpu)).unwrap();
+        let p: Vec<Vec<f64>> = params.iter().map(|t| to_f64(t)).collect();
+        let sq = |t: &[f64]| t.iter().map(|x| x * x).sum::<f64>();
+        let (mut path_norm, mut active) = (0.0, 0);
+        for &(w, v) in &spec.groups {
+            // Unit i: output channel i of layer w ([units, fan_in] rows), input channel i of layer v.
+            let (ws, vs) = (&spec.weight_shapes()[w].0, &spec.weight_shapes()[v].0);
+            let (units, fan_in, c) = (ws[0], ws[1..].iter().product::<usize>(), vs[2..].iter().product::<usize>());
+            for i in 0..units {
+                let wn = sq(&p[2 * w][i * fan_in..(i + 1) * fan_in]).sqrt();
+                let vn = (0..vs[0]).map(|o| sq(&p[2 * v][(o * units + i) * c..(o * units + i + 1) * c])).sum::<f64>().sqrt();
+                path_norm += wn * vn;
+                active += (wn * vn > 0.0) as usize;
+            }
+        }
+        let layers = spec.weight_shapes().len();
+        let sq_norm: f64 = (0..layers).map(|l| sq(&p[2 * l])).sum();
+        let grouped = |l: usize| spec.groups.iter().any(|&(w, v)| l == w || l == v);
+        let sq_norm_other: f64 = (0..layers).filter(|&l| !grouped(l)).map(|l| sq(&p[2 * l])).sum();
+        assert_eq!(active, 8);
+        assert!((m.active_units - 100.0 * 8.0 / 9.0).abs() < 1e-9, "active units {}", m.active_units);
+        let close = |name: &str, got: f64, want: f64| assert!((got - want).abs() <= 1e-5 * want.abs(), "{name}: {got} vs {want}");
+        close("path norm", m.path_norm, path_norm);
+        close("‖θ‖²", m.sq_norm, sq_norm);
+        close("‖θ_other‖²", m.sq_norm_other, sq_norm_other);
+        assert!(sq_norm_other > 0.0 && sq_norm_other < sq_norm);
+    });
+}

@@ -1,21 +1,11 @@
 //! `pathprox corrupt mnist` then `pathprox eval-corrupted` from the command line, on a test set cut short:
 //! every corruption is written in MNIST-C's layout, labelled as generated locally, read back and evaluated.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn pathprox(args: &[&str]) -> (bool, String, String) {
-    // Tuning off: these runs check the data and the plumbing, not kernel speed.
-    let out = Command::new(env!("CARGO_BIN_EXE_pathprox")).args(args).env("PATHPROX_TUNE", "0").current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run pathprox");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
-fn temp(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("pathprox-corrupted-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
+use common::*;
 
 const CORRUPTIONS: [&str; 15] = [
     "shot_noise", "impulse_noise", "glass_blur", "motion_blur", "shear", "scale", "rotate", "brightness", "translate", "stripe", "fog",
@@ -24,7 +14,7 @@ const CORRUPTIONS: [&str; 15] = [
 
 #[test]
 fn corrupt_then_eval_corrupted_gives_every_corruption_and_a_mean() {
-    let root = temp("cli");
+    let root = scratch("cli");
     // The official test set is not in the repository: the shipped subset's files stand in for t10k-* (the
     // same IDX format), which is all `corrupt` reads.
     let mnist = root.join("mnist");
@@ -34,7 +24,7 @@ fn corrupt_then_eval_corrupted_gives_every_corruption_and_a_mean() {
     std::fs::copy(shipped.join("train-10k-labels-idx1-ubyte.gz"), mnist.join("t10k-labels-idx1-ubyte.gz")).unwrap();
     let out = root.join("mnist_c");
     let (ok, stdout, stderr) =
-        pathprox(&["corrupt", "mnist", "--data-dir", mnist.to_str().unwrap(), "--out", out.to_str().unwrap(), "--max-rows", "120", "--seed", "3"]);
+        run_cli(&["corrupt", "mnist", "--data-dir", mnist.to_str().unwrap(), "--out", out.to_str().unwrap(), "--max-rows", "120", "--seed", "3"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("not the published MNIST-C") && stderr.contains("not the published MNIST-C"), "{stdout}\n{stderr}");
     for c in CORRUPTIONS.iter().chain(&["identity"]) {
@@ -49,13 +39,13 @@ fn corrupt_then_eval_corrupted_gives_every_corruption_and_a_mean() {
 
     // A tiny Task-1 model to evaluate.
     let runs = root.join("runs");
-    let (ok, stdout, stderr) = pathprox(&["task1", "--iters", "4", "--log-every", "2", "--batch", "20", "--max-rows", "200", "--methods", "wd", "--data-dir", "data", "--runs-dir", runs.to_str().unwrap()]);
+    let (ok, stdout, stderr) = run_cli(&["task1", "--iters", "4", "--log-every", "2", "--batch", "20", "--max-rows", "200", "--methods", "wd", "--data-dir", "data", "--runs-dir", runs.to_str().unwrap()]);
     assert!(ok, "{stderr}");
     let run = PathBuf::from(stdout.lines().find_map(|l| l.strip_prefix("run directory: ")).expect("run directory printed"));
     let ck = run.join("checkpoints/wd.safetensors");
     let json = root.join("result.jsonl");
     let (ok, stdout, stderr) =
-        pathprox(&["eval-corrupted", ck.to_str().unwrap(), "--data-dir", root.to_str().unwrap(), "--json", json.to_str().unwrap(), "--eval-batch", "50"]);
+        run_cli(&["eval-corrupted", ck.to_str().unwrap(), "--data-dir", root.to_str().unwrap(), "--json", json.to_str().unwrap(), "--eval-batch", "50"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("not the published MNIST-C"), "{stdout}");
     for c in CORRUPTIONS {
@@ -78,15 +68,15 @@ fn corrupt_then_eval_corrupted_gives_every_corruption_and_a_mean() {
     assert!((sum / 15.0 - m).abs() < 1e-12, "the mean is over the 15 corruptions");
 
     // An unsupported pairing and a wrong data set are clear errors.
-    let (ok, _, stderr) = pathprox(&["corrupt", "cifar10", "--out", root.join("x").to_str().unwrap()]);
+    let (ok, _, stderr) = run_cli(&["corrupt", "cifar10", "--out", root.join("x").to_str().unwrap()]);
     assert!(!ok && stderr.contains("only mnist"), "{stderr}");
     let cifar = root.join("cifar");
     std::fs::create_dir_all(&cifar).unwrap();
     std::fs::write(cifar.join("labels.npy"), pathprox::data::npy::to_bytes_u8(&[5], &[0; 5]).unwrap()).unwrap();
     std::fs::write(cifar.join("fog.npy"), pathprox::data::npy::to_bytes_u8(&[5, 32, 32, 3], &[0; 5 * 3072]).unwrap()).unwrap();
-    let (ok, _, stderr) = pathprox(&["eval-corrupted", ck.to_str().unwrap(), "--data-dir", cifar.to_str().unwrap()]);
+    let (ok, _, stderr) = run_cli(&["eval-corrupted", ck.to_str().unwrap(), "--data-dir", cifar.to_str().unwrap()]);
     assert!(!ok && stderr.contains("CIFAR-10-C") && stderr.contains("needs a CIFAR-10 model") && !stderr.contains("panicked"), "{stderr}");
-    let (ok, _, stderr) = pathprox(&["eval-corrupted", ck.to_str().unwrap(), "--data-dir", runs.to_str().unwrap()]);
+    let (ok, _, stderr) = run_cli(&["eval-corrupted", ck.to_str().unwrap(), "--data-dir", runs.to_str().unwrap()]);
     assert!(!ok && stderr.contains("no MNIST-C") && !stderr.contains("panicked"), "{stderr}");
     let _ = std::fs::remove_dir_all(root);
 }

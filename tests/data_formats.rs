@@ -3,12 +3,12 @@
 //! file; the files are found where the docs say; the task splits have the documented sizes, are disjoint,
 //! and depend on the seed and nothing else. No GPU needed.
 
+mod common;
+
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use common::{gzip, scratch};
 use pathprox::Error;
 use pathprox::data::idx::{self, encode_images, encode_labels};
 use pathprox::data::mnist::{self, CLASSES, FASHION_SYSTEM_DIR};
@@ -30,20 +30,6 @@ fn shared_mnist() -> Option<PathBuf> {
         eprintln!("skipped: no official MNIST test set at {} (set PATHPROX_SHARED_MNIST)", dir.display());
         None
     }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
-/// A fresh empty directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("data_formats").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// `n` synthetic 28×28 images whose first two pixels spell their index (so split parts can be traced back

@@ -2,17 +2,18 @@
 //! the success path, a checksum mismatch (nothing kept), a 404, a refused connection, and files already
 //! present being skipped. The served files are small generated IDX files; the checksum table is the test's.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use common::{cli_command, gzip, scratch};
 use md5::{Digest, Md5};
 use pathprox::Error;
 use pathprox::data::download::{self, FileReport, Outcome, RemoteFile, Request};
@@ -99,12 +100,6 @@ fn serve(stream: TcpStream, files: &HashMap<String, Vec<u8>>, requests: &Mutex<V
     };
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -138,12 +133,6 @@ fn table(files: &HashMap<String, Vec<u8>>) -> Vec<RemoteFile> {
             RemoteFile::new(name.clone(), md5.as_deref(), sha.as_deref())
         })
         .collect()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("download").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 fn request(base_url: String, dir: &Path, files: Vec<RemoteFile>) -> Request {
@@ -364,7 +353,7 @@ fn the_cli_checks_cifar10_against_the_published_md5() {
     let served = HashMap::from([("cifar-10-python.tar.gz".to_string(), rgb_fixture("cifar-10-binary.tar.gz"))]);
     let server = Server::start(served);
     let dir = scratch("cli-cifar10");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pathprox"))
+    let out = cli_command()
         .args(["download", "cifar10", "--python", "--base-url", &server.url(), "--data-dir", dir.to_str().unwrap()])
         .output()
         .unwrap();

@@ -1,21 +1,17 @@
 //! The `.npy` reader on files NumPy wrote (tests/fixtures/npy, made by make.py there) and on damaged
 //! ones; the MNIST-C and CIFAR-10-C readers on directories laid out like the published sets.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::path::Path;
+
+use common::scratch;
 use pathprox::data::npy::{self, Dtype, Npy};
 use pathprox::data::{cifar10_c, mnist_c};
 
 fn fixture(name: &str) -> (String, Vec<u8>) {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/npy").join(name);
     (p.display().to_string(), std::fs::read(&p).expect("fixture present"))
-}
-
-fn temp(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("pathprox-npy-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
 }
 
 /// A .npy file of the given version with an arbitrary header text (padded and newline-ended by the
@@ -163,7 +159,7 @@ fn mnist_c_images(n: usize, k: u8) -> Vec<u8> {
 
 #[test]
 fn mnist_c_reader_finds_loads_and_checks_shapes() {
-    let root = temp("mnistc");
+    let root = scratch("mnistc");
     let dir = root.join("mnist_c");
     for (c, k) in [("shot_noise", 3u8), ("zigzag", 5), ("identity", 1)] {
         let d = dir.join(c);
@@ -213,7 +209,7 @@ fn cifar10_c_reader_splits_severities_and_converts_to_chw() {
         }
     }
     let labels: Vec<u8> = (0..10).map(|i| (i * 7 % 10) as u8).collect();
-    let root = temp("cifarc");
+    let root = scratch("cifarc");
     let dir = root.join("CIFAR-10-C");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("fog.npy"), npy::to_bytes_u8(&[10, 32, 32, 3], &hwc).unwrap()).unwrap();

@@ -6,9 +6,12 @@
 //! (tests/fixtures/rgb/make_fixtures.py), not by anything in this crate; the binary batches are written
 //! here, the binary `.tar.gz` by Python's tarfile. Pixel (n, c, y, x) of every fixture is [`value`].
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use common::scratch;
 use pathprox::Error;
 use pathprox::data::cifar::{self, Layout, Version};
 use pathprox::data::rgb::{self, IMAGE_BYTES, RgbDataset};
@@ -28,13 +31,6 @@ fn fixture(name: &str) -> PathBuf {
 
 fn read(name: &str) -> Vec<u8> {
     std::fs::read(fixture(name)).unwrap()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rgb_data").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Checks every pixel and label: image i of `d` is image `first + i` of the fixtures' numbering.

@@ -1,17 +1,18 @@
 //! `pathprox serve`: MIME types, index.html, 404, and no way out of the served directory.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pathprox::tasks::serve::{resolve, Resolved, StaticServer};
+use pathprox::serve::{resolve, Resolved, StaticServer};
 
 /// A fresh directory: root/ (served) with index.html, pkg/demo.wasm, data.gz; and secret.txt beside root/.
 fn fixture(name: &str) -> (PathBuf, PathBuf) {
-    let base = std::env::temp_dir().join(format!("pathprox-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let base = common::scratch(name);
     let root = base.join("root");
     std::fs::create_dir_all(root.join("pkg")).unwrap();
     std::fs::write(root.join("index.html"), "<!doctype html><title>demo</title>").unwrap();

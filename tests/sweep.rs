@@ -13,7 +13,7 @@ use common::*;
 use pathprox::report::sweep::{MeanSe, SweepLog};
 use pathprox::tasks::sweep::{self, SweepOverrides};
 use pathprox::train::checkpoint::Checkpoint;
-use pathprox::train::trainer::Progress;
+use pathprox::progress::Progress;
 
 fn temp(name: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("pathprox-sweep-{name}-{}", std::process::id()));

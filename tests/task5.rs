@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::*;
@@ -15,7 +14,7 @@ use pathprox::tasks::task5::{self, Task5Overrides};
 use pathprox::train::checkpoint::Checkpoint;
 use pathprox::train::method::{Method, Update};
 use pathprox::train::prune::{self, Pruner, Scope};
-use pathprox::train::trainer::Progress;
+use pathprox::progress::Progress;
 
 /// 5 → 9 → 7 → 6 → 3 with ReLUs and no PathProx groups: every hidden neuron is a unit, as in MLP-3-800,
 /// so layers 2 and 3 each hold the v of one layer of units and the w of the next. Widths not multiples
@@ -231,12 +230,6 @@ fn selection_and_masking_on_a_tiny_network_match_cpu() {
     });
 }
 
-fn temp(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("pathprox-task5-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    p
-}
-
 fn lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -246,7 +239,7 @@ fn lines(path: &Path) -> Vec<serde_json::Value> {
 /// in its checkpoint, every unit with a zero v has a zero w row and bias, and the other way round.
 #[test]
 fn task5_command_end_to_end_and_resume_skips_finished_points() {
-    let runs = temp("cli");
+    let runs = scratch("cli");
     let args = [
         "task5", "--iters", "20", "--log-every", "10", "--batch", "20", "--lrs", "0.05", "--lambdas", "1e-3,2", "--methods", "group-lasso,pathprox", "--levels", "0,50",
         "--retrain-iters", "5", "--max-rows", "100", "--data-dir", "data", "--runs-dir",
@@ -255,7 +248,7 @@ fn task5_command_end_to_end_and_resume_skips_finished_points() {
         let mut a: Vec<&str> = args.to_vec();
         a.push(runs.to_str().unwrap());
         a.extend_from_slice(extra);
-        let out = Command::new(env!("CARGO_BIN_EXE_pathprox")).args(&a).env("PATHPROX_TUNE", "0").current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+        let out = cli_command().args(&a).output().unwrap();
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string());
         assert!(out.status.success(), "{stderr}");
         (stdout, stderr)
@@ -342,10 +335,10 @@ fn interrupted_and_resumed_run_gives_the_same_results() {
         global_threshold: false,
     };
     let no = AtomicBool::new(false);
-    let root = temp("straight");
+    let root = scratch("straight");
     let straight = task5::run(gpu, &o, &root, None, &no, &()).unwrap();
 
-    let root2 = temp("resumed");
+    let root2 = scratch("resumed");
     let flag = AtomicBool::new(false);
     // Progress reports: training at steps 10 and 20, then one per retraining (6 steps in one submission).
     let stop = StopAt { at: 1, calls: AtomicUsize::new(0), flag: &flag };

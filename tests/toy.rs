@@ -46,25 +46,19 @@ fn one_toy_step_of_each_method_matches_algorithm_md_in_f64() {
     }
 }
 
-fn pathprox(args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pathprox")).args(args).env("PATHPROX_TUNE", "0").output().expect("run pathprox");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
 /// `pathprox toy` writes the two methods' logs and Fig. 2, whose panels show different decision regions,
 /// each with both classes' colours and the contour lines; bad settings fail before any run directory.
 #[test]
 fn the_toy_command_writes_logs_and_a_two_panel_fig2() {
-    let runs = std::env::temp_dir().join(format!("pathprox-toy-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&runs);
+    let runs = scratch("cli").join("runs");
     let r = runs.to_str().unwrap();
-    let (ok, _, err) = pathprox(&["toy", "--data", "spiral", "--runs-dir", r]);
+    let (ok, _, err) = run_cli(&["toy", "--data", "spiral", "--runs-dir", r]);
     assert!(!ok && err.contains("unknown data set 'spiral'") && !err.contains("panicked"), "{err}");
-    let (ok, _, err) = pathprox(&["toy", "--width", "0", "--runs-dir", r]);
+    let (ok, _, err) = run_cli(&["toy", "--width", "0", "--runs-dir", r]);
     assert!(!ok && err.contains("width must be 1 to"), "{err}");
     assert!(!runs.exists(), "bad settings leave no run directory");
 
-    let (ok, out, err) = pathprox(&["toy", "--iters", "200", "--log-every", "100", "--width", "16", "--lambda", "0.05", "--runs-dir", r]);
+    let (ok, out, err) = run_cli(&["toy", "--iters", "200", "--log-every", "100", "--width", "16", "--lambda", "0.05", "--runs-dir", r]);
     assert!(ok, "{out}\n{err}");
     let dir = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
     for m in ["wd", "pathprox"] {
@@ -75,7 +69,7 @@ fn the_toy_command_writes_logs_and_a_two_panel_fig2() {
     }
     let img = image::open(dir.join("figures/fig2-toy.png")).unwrap().to_rgb8();
     let (w, h) = img.dimensions();
-    // The layout of report::toy: two square panels of side s, 24 px margins and a 36 px gap; the panel
+    // The layout of report::decision_regions: two square panels of side s, 24 px margins and a 36 px gap; the panel
     // rows are those where the left panel's edge column is not the white page.
     let side = (w - 2 * 24 - 36) / 2;
     let rows: Vec<u32> = (0..h).filter(|&y| img.get_pixel(26, y).0 != [255, 255, 255]).collect();

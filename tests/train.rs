@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use common::scratch;
 use pathprox::train::checkpoint::Checkpoint;
 use pathprox::train::config::TrainConfig;
 use pathprox::train::method::Method;
@@ -19,12 +19,6 @@ fn cfg() -> TrainConfig {
     c.batch = 50;
     c.data_dir = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/data").into());
     c
-}
-
-fn temp_root(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("pathprox-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    p
 }
 
 /// Sets the interrupt flag once the loop has passed `at`.
@@ -57,7 +51,7 @@ fn a_run_writes_logs_and_checkpoints_and_resumes_to_the_same_result() {
     let no = AtomicBool::new(false);
 
     // Uninterrupted.
-    let root = temp_root("straight");
+    let root = scratch("straight");
     let run = RunDir::create(&root, "task1").unwrap();
     run.write_config(&c, info.clone()).unwrap();
     let Outcome::Finished { points } = trainer::train_method(gpu, &c, method, &data, &run, &no, &()).unwrap() else { panic!("did not finish") };
@@ -73,7 +67,7 @@ fn a_run_writes_logs_and_checkpoints_and_resumes_to_the_same_result() {
     assert_eq!(run.read_config().unwrap(), c);
 
     // Interrupted part-way (as Ctrl-C does), then resumed.
-    let root2 = temp_root("resumed");
+    let root2 = scratch("resumed");
     let run2 = RunDir::create(&root2, "task1").unwrap();
     run2.write_config(&c, info).unwrap();
     let flag = AtomicBool::new(false);
@@ -103,7 +97,7 @@ fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
     c.lr_milestones = vec![20];
     c.lr_gamma = 1e9;
     let (data, info) = pathprox::tasks::load_data(gpu, &c, &|_| {}).unwrap();
-    let root = temp_root("diverge");
+    let root = scratch("diverge");
     let run = RunDir::create(&root, "task1").unwrap();
     run.write_config(&c, info).unwrap();
     let out = trainer::train_method(gpu, &c, Method::WeightDecay, &data, &run, &AtomicBool::new(false), &()).unwrap();
@@ -130,7 +124,7 @@ fn a_run_diverging_before_its_first_checkpoint_keeps_the_initial_parameters() {
     let mut c = cfg();
     c.lr = 1e9;
     let (data, info) = pathprox::tasks::load_data(gpu, &c, &|_| {}).unwrap();
-    let root = temp_root("diverge0");
+    let root = scratch("diverge0");
     let run = RunDir::create(&root, "task1").unwrap();
     run.write_config(&c, info).unwrap();
     let out = trainer::train_method(gpu, &c, Method::WeightDecay, &data, &run, &AtomicBool::new(false), &()).unwrap();
@@ -155,7 +149,7 @@ fn a_vgg19_run_with_augmentation_resumes_to_the_same_result() {
     assert_eq!(data.augment, Some(32), "CIFAR-10 batches are cropped and flipped");
     let method = Method::PathProx { balance: true };
     let no = AtomicBool::new(false);
-    let root = temp_root("vgg");
+    let root = scratch("vgg");
     let straight = RunDir::create(&root, "task3").unwrap();
     straight.write_config(&c, info.clone()).unwrap();
     let Outcome::Finished { points } = trainer::train_method(gpu, &c, method, &data, &straight, &no, &()).unwrap() else { panic!("did not finish") };

@@ -32,7 +32,8 @@ pub struct Compact {
 /// Removes the dead units of `ck`, a model of architecture `spec`.
 pub fn compact(ck: &Checkpoint, spec: &ModelSpec) -> Result<Compact> {
     if !spec.is_mlp() {
-        return super::compact_conv::compact_conv(ck, spec);
+        let s = super::compact_conv::compact_conv(ck, spec)?;
+        return Ok(Compact::new(ck, spec.widths(), s.spec, s.tensors, s.removed, s.params_before));
     }
     let (widths, relu) = (spec.widths(), spec.relu());
     let layers = spec.depth();

@@ -10,29 +10,21 @@
 //! layer), so one pass suffices. The result is the same network with fewer channels, in the same naming,
 //! with the channel list in the metadata (`model_file::VGG_CONFIG`).
 
-use super::compact::Compact;
 use crate::error::{Error, Result};
-use crate::nn::{LayerSpec, ModelSpec, Pool2d};
+use crate::nn::ModelSpec;
 use crate::train::checkpoint::Checkpoint;
 
-/// `spec`'s VGG config: conv channels in order, 0 for each max pool (what `ModelSpec::vgg` takes), if the
-/// spec is VGG-shaped (convs and max pools, an optional final average pool, a flatten, one dense layer).
-pub fn vgg_config(spec: &ModelSpec) -> Option<Vec<usize>> {
-    let mut config = Vec::new();
-    let mut rest = spec.layers.iter().peekable();
-    while let Some(l) = rest.next_if(|l| matches!(l, LayerSpec::Conv3x3 { relu: true, .. } | LayerSpec::Pool(Pool2d::Max))) {
-        config.push(match *l {
-            LayerSpec::Conv3x3 { out, .. } => out,
-            _ => 0,
-        });
-    }
-    rest.next_if(|l| **l == LayerSpec::Pool(Pool2d::Avg));
-    let tail: Vec<&LayerSpec> = rest.collect();
-    matches!(tail[..], [LayerSpec::Flatten, LayerSpec::Dense { relu: false, .. }]).then_some(config)
+/// A compacted conv net's parts; `compact::compact` wraps them into a [`Compact`](super::compact::Compact).
+pub struct Slices {
+    pub spec: ModelSpec,
+    pub tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    /// Per group: (units before, units removed, 0: nothing is folded in a conv net).
+    pub removed: Vec<(usize, usize, usize)>,
+    pub params_before: usize,
 }
 
-pub fn compact_conv(ck: &Checkpoint, spec: &ModelSpec) -> Result<Compact> {
-    let config = vgg_config(spec).ok_or_else(|| Error::Other(format!("compact export handles MLPs and VGG-style conv nets; {} is neither", spec.name)))?;
+pub fn compact_conv(ck: &Checkpoint, spec: &ModelSpec) -> Result<Slices> {
+    let config = spec.vgg_config().ok_or_else(|| Error::Other(format!("compact export handles MLPs and VGG-style conv nets; {} is neither", spec.name)))?;
     let names = spec.param_names();
     let shapes = spec.weight_shapes();
     let mut w: Vec<Vec<f32>> = Vec::new();
@@ -101,5 +93,5 @@ pub fn compact_conv(ck: &Checkpoint, spec: &ModelSpec) -> Result<Compact> {
     }
     let input = [spec.input[0], spec.input[1], spec.input[2]];
     let new_spec = ModelSpec::vgg("custom-vgg", input, &new_config, spec.classes())?;
-    Ok(Compact::new(ck, spec.widths(), new_spec, tensors, removed, params_before))
+    Ok(Slices { spec: new_spec, tensors, removed, params_before })
 }

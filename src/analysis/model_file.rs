@@ -24,7 +24,7 @@ pub const VGG_CONFIG: &str = "vgg_config";
 /// Metadata entries that describe `spec` (see the module comment).
 pub fn spec_metadata(spec: &ModelSpec) -> Vec<(String, String)> {
     let join = |v: Vec<String>| v.join(",");
-    if let Some(config) = super::compact_conv::vgg_config(spec) {
+    if let Some(config) = spec.vgg_config() {
         return vec![
             (VGG_CONFIG.into(), join(config.iter().map(|c| c.to_string()).collect())),
             ("input".into(), join(spec.input.iter().map(|c| c.to_string()).collect())),

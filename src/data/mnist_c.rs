@@ -129,7 +129,7 @@ pub fn write(dir: &Path, corruption: &str, data: &Dataset) -> Result<()> {
     let labels = super::npy::to_bytes_u8(&[data.len()], &data.labels)?;
     for (name, bytes) in [(TEST_IMAGES, images), (TEST_LABELS, labels)] {
         let p = d.join(name);
-        crate::train::checkpoint::write_atomically(&p, &bytes)?;
+        crate::files::write_atomically(&p, &bytes)?;
     }
     Ok(())
 }

@@ -27,6 +27,8 @@ pub mod norm;
 pub mod npy;
 pub mod pickle;
 pub mod rgb;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod set;
 pub mod svhn;
 pub mod toy;
 

@@ -32,15 +32,4 @@ impl Normalization {
     pub fn identity(channels: usize) -> Self {
         Normalization { mean: vec![0.0; channels], std: vec![1.0; channels] }
     }
-
-    /// The normalisation of a data set by its `--dataset` name.
-    pub fn of(dataset: &str) -> Option<Self> {
-        match dataset {
-            "mnist" | "fashion-mnist" => Some(Normalization::mnist()),
-            "cifar10" => Some(Normalization::cifar10()),
-            "svhn" => Some(Normalization::svhn()),
-            "toy" => Some(Normalization::identity(1)),
-            _ => None,
-        }
-    }
 }

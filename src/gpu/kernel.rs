@@ -236,7 +236,8 @@ impl Gpu {
     }
 
     /// A 1-D grid of `n` workgroups folded into two dimensions when it exceeds the per-dimension limit.
-    /// Kernels recover the linear index as `wid.x + wid.y * nwg.x` (`@builtin(num_workgroups)`).
+    /// Kernels recover the linear index as `wid.x + wid.y * nwg.x` (`@builtin(num_workgroups)`), written once
+    /// in `shaders/grid.wgsl` (`folded_workgroup`), which the shaders that use it are joined after.
     pub fn grid_1d(&self, n: u32) -> [u32; 3] {
         let max = self.limits.max_compute_workgroups_per_dimension;
         if n <= max { [n.max(1), 1, 1] } else { [max, n.div_ceil(max), 1] }

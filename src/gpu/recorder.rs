@@ -11,13 +11,12 @@ pub struct Recorder<'g> {
     encoder: wgpu::CommandEncoder,
     // Declared after `encoder` is irrelevant for drop order: `pass` is always taken before `encoder` is used.
     pass: Option<wgpu::ComputePass<'static>>,
-    dispatches: usize,
 }
 
 impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu) -> Self {
         let encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("pathprox") });
-        Recorder { gpu, encoder, pass: None, dispatches: 0 }
+        Recorder { gpu, encoder, pass: None }
     }
 
     fn pass(&mut self) -> &mut wgpu::ComputePass<'static> {
@@ -41,7 +40,6 @@ impl<'g> Recorder<'g> {
         pass.set_bind_group(0, &d.bind_group, &[]);
         let [x, y, z] = d.workgroups;
         pass.dispatch_workgroups(x, y, z);
-        self.dispatches += 1;
     }
 
     /// Records a sequence of dispatches in order.
@@ -62,10 +60,6 @@ impl<'g> Recorder<'g> {
     pub fn clear(&mut self, t: &Tensor) {
         self.end_pass();
         self.encoder.clear_buffer(t.buffer(), t.byte_offset(), Some(t.bytes()));
-    }
-
-    pub fn dispatch_count(&self) -> usize {
-        self.dispatches
     }
 
     pub fn finish(mut self) -> wgpu::CommandBuffer {

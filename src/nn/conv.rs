@@ -22,14 +22,6 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    pub fn in_channels(&self) -> usize {
-        self.w.shape()[1]
-    }
-
-    pub fn out_channels(&self) -> usize {
-        self.w.shape()[0]
-    }
-
     /// y = act(conv(x, W) + b).
     pub fn forward(&self, gpu: &Gpu, prog: &mut Program, x: &Tensor, y: &Tensor) -> Result<()> {
         conv2d::forward(gpu, prog, x, &self.w, Some(&self.b), y, self.relu)
@@ -61,11 +53,6 @@ pub enum Pool2d {
 }
 
 impl Pool2d {
-    /// The output shape for an input of shape [N, C, H, W].
-    pub fn output_shape(x: &[usize]) -> Vec<usize> {
-        vec![x[0], x[1], x[2] / 2, x[3] / 2]
-    }
-
     pub fn forward(self, gpu: &Gpu, prog: &mut Program, x: &Tensor, y: &Tensor) -> Result<()> {
         match self {
             Pool2d::Max => pool2d::max_forward(gpu, prog, x, y),

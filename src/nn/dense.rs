@@ -23,10 +23,6 @@ impl Dense {
         self.w.shape()[1]
     }
 
-    pub fn fan_out(&self) -> usize {
-        self.w.shape()[0]
-    }
-
     /// y = act(x·Wᵀ + b).
     pub fn forward(&self, gpu: &Gpu, prog: &mut Program, x: &Tensor, y: &Tensor) -> Result<()> {
         let mm = MatMul::new().trans_b().bias(&self.b);

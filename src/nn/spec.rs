@@ -171,15 +171,6 @@ impl ModelSpec {
         self.input.len() == 1 && self.layers.iter().all(|l| matches!(l, LayerSpec::Dense { .. }))
     }
 
-    /// `Ok` for an MLP, else an error saying that `what` needs one.
-    pub fn require_mlp(&self, what: &str) -> Result<()> {
-        if self.is_mlp() {
-            Ok(())
-        } else {
-            Err(Error::Other(format!("{what} is implemented for MLPs only; {} has convolutions", self.name)))
-        }
-    }
-
     /// Per parameter layer: (weight shape, fan-in).
     pub fn weight_shapes(&self) -> Vec<(Vec<usize>, usize)> {
         let shapes = self.shapes().expect("checked by ModelSpec::new");

@@ -5,6 +5,9 @@ use crate::error::{Error, Result};
 use crate::nn::Pool2d;
 
 pub const NAMES: [&str; 5] = ["mlp-6-400", "mlp-3-400-factorized", "mlp-3-800", "mlp-3-800-factorized", "vgg19"];
+/// Model names `toy-<width>` ([`ModelSpec::by_name`]), for widths 1 to [`TOY_MAX_WIDTH`].
+pub const TOY_PREFIX: &str = "toy-";
+pub const TOY_MAX_WIDTH: usize = 4096;
 
 /// 784 → width × hidden → 10 with the given ReLU flags and groups.
 fn mnist_mlp(name: &'static str, width: usize, hidden: usize, relu: Vec<bool>, groups: Vec<(usize, usize)>) -> ModelSpec {
@@ -72,6 +75,22 @@ impl ModelSpec {
         ModelSpec::new(name, input.to_vec(), layers, Init::KaimingNormal, groups)
     }
 
+    /// This spec's VGG config: conv channels in order, 0 for each max pool (what `ModelSpec::vgg` takes), if the
+    /// spec is VGG-shaped (convs and max pools, an optional final average pool, a flatten, one dense layer).
+    pub fn vgg_config(&self) -> Option<Vec<usize>> {
+        let mut config = Vec::new();
+        let mut rest = self.layers.iter().peekable();
+        while let Some(l) = rest.next_if(|l| matches!(l, LayerSpec::Conv3x3 { relu: true, .. } | LayerSpec::Pool(Pool2d::Max))) {
+            config.push(match *l {
+                LayerSpec::Conv3x3 { out, .. } => out,
+                _ => 0,
+            });
+        }
+        rest.next_if(|l| **l == LayerSpec::Pool(Pool2d::Avg));
+        let tail: Vec<&LayerSpec> = rest.collect();
+        matches!(tail[..], [LayerSpec::Flatten, LayerSpec::Dense { relu: false, .. }]).then_some(config)
+    }
+
     /// The 2-D toy of Fig. 2: 2 → width (ReLU) → 2, the hidden units one PathProx group.
     pub fn toy(width: usize) -> Self {
         ModelSpec::mlp("toy", vec![2, width, 2], vec![true, false], vec![(0, 1)]).expect("a valid built-in model")
@@ -85,9 +104,9 @@ impl ModelSpec {
             "mlp-3-800" => Ok(ModelSpec::mlp_3_800()),
             "mlp-3-800-factorized" => Ok(ModelSpec::mlp_3_800_factorized()),
             "vgg19" => Ok(ModelSpec::vgg19()),
-            _ if name.starts_with(crate::train::toy::MODEL_PREFIX) => {
-                let width = name[crate::train::toy::MODEL_PREFIX.len()..].parse().ok().filter(|w| (1..=crate::train::toy::MAX_WIDTH).contains(w));
-                width.map(ModelSpec::toy).ok_or_else(|| Error::Other(format!("model '{name}': toy-<width> needs a width of 1 to {}", crate::train::toy::MAX_WIDTH)))
+            _ if name.starts_with(TOY_PREFIX) => {
+                let width = name[TOY_PREFIX.len()..].parse().ok().filter(|w| (1..=TOY_MAX_WIDTH).contains(w));
+                width.map(ModelSpec::toy).ok_or_else(|| Error::Other(format!("model '{name}': toy-<width> needs a width of 1 to {}", TOY_MAX_WIDTH)))
             }
             _ => Err(Error::Other(format!("unknown model '{name}'; expected one of {}", NAMES.join(", ")))),
         }

@@ -25,6 +25,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::check::{distinct, gcd, lcm};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Dispatch, Gpu, KernelDef, Program, Shader, Tensor, Variant};
 pub use cpu::Dims;
@@ -486,22 +487,7 @@ fn check(op: &'static str, (xn, x): (&str, &Tensor), (wn, w): (&str, &Tensor), (
     Ok(Dims { n, c_in, c_out, h, w: wd })
 }
 
-fn distinct(op: &'static str, (on, out): (&str, &Tensor), inputs: &[(&str, &Tensor)]) -> Result<()> {
-    match inputs.iter().find(|(_, t)| out.same_buffer(t)) {
-        Some((name, _)) => Err(Error::shape(op, format!("{on} must not share a buffer with {name}"))),
-        None => Ok(()),
-    }
-}
-
 // ---- splitting work to fit the adapter --------------------------------------------------------------
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
-fn lcm(a: usize, b: usize) -> usize {
-    a / gcd(a, b) * b
-}
 
 /// Splits `n` images into (first, count) groups whose slices of each tensor (`per_image` elements each)
 /// fit one storage binding at an aligned offset, with at most `max_images` per group.

@@ -7,7 +7,7 @@ use super::flat_chunks;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "elementwise", source: include_str!("../../shaders/elementwise.wgsl"), subgroups: false };
+pub static SHADER: Shader = Shader { name: "elementwise", source: wgsl!("grid", "elementwise"), subgroups: false };
 
 const BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite];
 pub static RELU_FORWARD: KernelDef = KernelDef { shader: &SHADER, entry: "relu_forward", bindings: BINDINGS };

@@ -4,10 +4,11 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::check::gcd;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "gather", source: include_str!("../../shaders/gather.wgsl"), subgroups: false };
+pub static SHADER: Shader = Shader { name: "gather", source: wgsl!("grid", "gather"), subgroups: false };
 pub static GATHER_NORMALIZE: KernelDef = KernelDef {
     shader: &SHADER,
     entry: "gather_normalize",
@@ -112,10 +113,6 @@ impl GpuImages {
 fn upload_words(gpu: &Gpu, bytes: &[u8]) -> Result<Tensor> {
     let words = pack_u8(bytes);
     gpu.upload_u32(&[words.len()], &words)
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// (rows, values per row) of a batch tensor [B, ...] (a flat [B, D] or an image batch [B, C, H, W]).

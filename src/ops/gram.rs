@@ -7,7 +7,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "gram", source: include_str!("../../shaders/gram.wgsl"), subgroups: false };
+pub static SHADER: Shader = Shader { name: "gram", source: wgsl!("grid", "gram"), subgroups: false };
 pub static BLOCK_GRAM: KernelDef = KernelDef { shader: &SHADER, entry: "block_gram", bindings: &[Access::Uniform, Access::Read, Access::ReadWrite] };
 pub static KERNELS: &[&KernelDef] = &[&BLOCK_GRAM];
 

@@ -10,6 +10,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::check::{gcd, lcm};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Dispatch, Gpu, KernelDef, Program, Shader, Tensor, Variant};
 
@@ -504,14 +505,6 @@ fn row_chunks(gpu: &Gpu, trans_a: bool, m: usize, n: usize, k: usize) -> Result<
         return Err(limit("one aligned block of rows"));
     }
     Ok((0..m).step_by(rows).map(|r| (r, rows.min(m - r))).collect())
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
-fn lcm(a: usize, b: usize) -> usize {
-    a / gcd(a, b) * b
 }
 
 /// CPU reference (f64).

@@ -11,6 +11,16 @@
 //! - `tests/kernels/<family>.rs`: random inputs of awkward sizes, NaN-poisoned outputs, `assert_close`
 //!   against the CPU reference, on every adapter (`on_each_gpu`); a test of each shape error.
 
+mod check;
+/// The WGSL source of a shader: the named files of `shaders/`, joined in order. WGSL has no includes, so
+/// a piece several shaders share (`grid.wgsl`'s folded-grid index, `optim_group.wgsl`'s unit norms) is
+/// its own file, joined in front of each shader that uses it.
+macro_rules! wgsl {
+    ($($file:literal),+ $(,)?) => {
+        concat!($(include_str!(concat!("../../shaders/", $file, ".wgsl"))),+)
+    };
+}
+
 pub mod conv2d;
 pub mod elementwise;
 pub mod gather;

@@ -1,9 +1,11 @@
 //! The optimizer kernels: the SGD update, the PathProx step (projection + prox) of a group of homogeneous
 //! units, layer-wise balancing (ALGORITHM.md Appendix B) entirely on the GPU, the sub-gradients of the
-//! baselines' penalties, and the path-norm term for logging; with their CPU references (`cpu`).
+//! baselines' penalties; with their CPU references (`cpu`). (Logging sums the path norm on the host,
+//! from the downloaded weights: `train::eval`.)
 //! Shaders: `shaders/optim_flat.wgsl` (element-wise), `optim_prox.wgsl` (in-place group kernels: step,
-//! penalty sub-gradients, balancing application), `optim_norms.wgsl` (unit norms, path norm),
-//! `optim_balance.wgsl` (balancing factors). Tests: `tests/kernels/optim.rs`.
+//! penalty sub-gradients, balancing application), `optim_norms.wgsl` (unit norms), both after
+//! `optim_group.wgsl` (a group's params and unit norms), and `optim_balance.wgsl` (balancing factors).
+//! Tests: `tests/kernels/optim.rs`.
 //!
 //! Hyper-parameters that a schedule may change live in a GPU tensor `hyper` (f32, at least 2 elements:
 //! hyper\[0\] = learning rate γ, hyper\[1\] = λ), read by the kernels, so one write updates every recorded
@@ -24,13 +26,13 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::flat_chunks;
+use super::{check, flat_chunks};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static FLAT_SHADER: Shader = Shader { name: "optim_flat", source: include_str!("../../shaders/optim_flat.wgsl"), subgroups: false };
-pub static PROX_SHADER: Shader = Shader { name: "optim_prox", source: include_str!("../../shaders/optim_prox.wgsl"), subgroups: false };
-pub static NORMS_SHADER: Shader = Shader { name: "optim_norms", source: include_str!("../../shaders/optim_norms.wgsl"), subgroups: false };
+pub static FLAT_SHADER: Shader = Shader { name: "optim_flat", source: wgsl!("grid", "optim_flat"), subgroups: false };
+pub static PROX_SHADER: Shader = Shader { name: "optim_prox", source: wgsl!("grid", "optim_group", "optim_prox"), subgroups: false };
+pub static NORMS_SHADER: Shader = Shader { name: "optim_norms", source: wgsl!("grid", "optim_group", "optim_norms"), subgroups: false };
 pub static BALANCE_SHADER: Shader = Shader { name: "optim_balance", source: include_str!("../../shaders/optim_balance.wgsl"), subgroups: false };
 
 use Access::{Read, ReadWrite as Rw, Uniform};
@@ -48,10 +50,9 @@ pub static PATHPROX_STEP: KernelDef = KernelDef { shader: &PROX_SHADER, entry: "
 pub static PENALTY_GRAD: KernelDef = KernelDef { shader: &PROX_SHADER, entry: "penalty_grad", bindings: PROX_BINDINGS };
 pub static BALANCE_APPLY: KernelDef = KernelDef { shader: &PROX_SHADER, entry: "balance_apply", bindings: PROX_BINDINGS };
 pub static UNIT_NORMS: KernelDef = KernelDef { shader: &NORMS_SHADER, entry: "unit_norms", bindings: NORMS_BINDINGS };
-pub static PATH_NORM: KernelDef = KernelDef { shader: &NORMS_SHADER, entry: "path_norm", bindings: NORMS_BINDINGS };
 pub static BALANCE_FACTORS: KernelDef = KernelDef { shader: &BALANCE_SHADER, entry: "balance_factors", bindings: &[Uniform, Rw] };
 
-pub static KERNELS: &[&KernelDef] = &[&SGD_UPDATE, &LASSO_GRAD, &PATHPROX_STEP, &PENALTY_GRAD, &BALANCE_APPLY, &UNIT_NORMS, &PATH_NORM, &BALANCE_FACTORS];
+pub static KERNELS: &[&KernelDef] = &[&SGD_UPDATE, &LASSO_GRAD, &PATHPROX_STEP, &PENALTY_GRAD, &BALANCE_APPLY, &UNIT_NORMS, &BALANCE_FACTORS];
 
 /// ε of the projection w ← y / max(‖y‖, ε) (and of the prox's division, as in the reference implementation).
 pub const EPS: f64 = 1e-6;
@@ -67,7 +68,8 @@ struct FlatParams {
     _pad: [u32; 2],
 }
 
-/// Mirrors `Params` in optim_prox.wgsl and optim_norms.wgsl (the latter leaves `group` unused).
+/// Mirrors `Params` in optim_group.wgsl (shared by optim_prox.wgsl and optim_norms.wgsl; unit_norms leaves
+/// `flags` and `group` unused).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct GroupParams {
@@ -153,9 +155,7 @@ impl Group {
             ("v bias", &self.v_bias, Some(a), format!("[{a}]")),
         ];
         for (name, t, want, view) in &checks {
-            if t.dtype() != DType::F32 {
-                return Err(Error::shape(op, format!("{name} must be f32, got {:?}", t.dtype())));
-            }
+            check_f32(op, name, t)?;
             if Some(t.len()) != *want {
                 return Err(Error::shape(op, format!("{name} has shape {:?} ({} elements), which cannot be viewed as {view}", t.shape(), t.len())));
             }
@@ -224,10 +224,7 @@ fn check_hyper(op: &'static str, hyper: &Tensor) -> Result<()> {
 }
 
 fn check_f32(op: &'static str, name: &str, t: &Tensor) -> Result<()> {
-    if t.dtype() != DType::F32 {
-        return Err(Error::shape(op, format!("{name} must be f32, got {:?}", t.dtype())));
-    }
-    Ok(())
+    check::dtype(op, name, t, DType::F32)
 }
 
 fn grid(gpu: &Gpu, invocations: u32, wg: u32) -> [u32; 3] {
@@ -473,24 +470,6 @@ pub fn pathprox_update(gpu: &Gpu, prog: &mut Program, hyper: &Tensor, groups: &[
         }
     }
     prog.append(local);
-    Ok(())
-}
-
-/// out\[0\] ← Σ_i ‖w_i‖‖v_i‖ over the group's units (`accumulate`: out\[0\] += instead), in one dispatch:
-/// the path-norm term of the objective, for logging.
-pub fn path_norm(gpu: &Gpu, prog: &mut Program, group: &Group, out: &Tensor, accumulate: bool) -> Result<()> {
-    let op = "path_norm";
-    group.validate(op)?;
-    check_f32(op, "out", out)?;
-    if out.len() != 1 {
-        return Err(Error::shape(op, format!("out must hold one element, got shape {:?}", out.shape())));
-    }
-    if group.holds(out) {
-        return Err(Error::shape(op, "out must not share a buffer with the group's tensors"));
-    }
-    let pipeline = gpu.pipeline(&PATH_NORM, &[])?;
-    let args = [Arg::from(&group.w), Arg::from(&group.v), Arg::from(out)];
-    prog.push(gpu.dispatch(&pipeline, &group.params(accumulate as u32, 0, 0), &args, [1, 1, 1])?);
     Ok(())
 }
 

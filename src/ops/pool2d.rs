@@ -9,11 +9,12 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::check::distinct;
 use super::reduce::all_or_nothing;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "pool2d", source: include_str!("../../shaders/pool2d.wgsl"), subgroups: false };
+pub static SHADER: Shader = Shader { name: "pool2d", source: wgsl!("grid", "pool2d"), subgroups: false };
 
 // src, grad, dst: kernels that need no `grad` get their `src` bound there too.
 const BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite];
@@ -44,7 +45,7 @@ const WG: usize = 256;
 pub fn max_forward(gpu: &Gpu, prog: &mut Program, x: &Tensor, y: &Tensor) -> Result<()> {
     let op = MAX_FORWARD.entry;
     let d = dims(op, x, "y", y)?;
-    check_distinct(op, y, &[x])?;
+    distinct(op, ("y", y), &[("x", x)])?;
     record(gpu, prog, &MAX_FORWARD, d, Side::Big(x), None, Side::Small(y))
 }
 
@@ -54,7 +55,7 @@ pub fn max_backward(gpu: &Gpu, prog: &mut Program, x: &Tensor, dy: &Tensor, dx: 
     let op = MAX_BACKWARD.entry;
     let d = dims(op, x, "dy", dy)?;
     same_shape(op, "dx", dx, x)?;
-    check_distinct(op, dx, &[x, dy])?;
+    distinct(op, ("dx", dx), &[("x", x), ("dy", dy)])?;
     record(gpu, prog, &MAX_BACKWARD, d, Side::Big(x), Some(dy), Side::Big(dx))
 }
 
@@ -62,7 +63,7 @@ pub fn max_backward(gpu: &Gpu, prog: &mut Program, x: &Tensor, dy: &Tensor, dx: 
 pub fn avg_forward(gpu: &Gpu, prog: &mut Program, x: &Tensor, y: &Tensor) -> Result<()> {
     let op = AVG_FORWARD.entry;
     let d = dims(op, x, "y", y)?;
-    check_distinct(op, y, &[x])?;
+    distinct(op, ("y", y), &[("x", x)])?;
     record(gpu, prog, &AVG_FORWARD, d, Side::Big(x), None, Side::Small(y))
 }
 
@@ -70,7 +71,7 @@ pub fn avg_forward(gpu: &Gpu, prog: &mut Program, x: &Tensor, y: &Tensor) -> Res
 pub fn avg_backward(gpu: &Gpu, prog: &mut Program, dy: &Tensor, dx: &Tensor) -> Result<()> {
     let op = AVG_BACKWARD.entry;
     let d = dims(op, dx, "dy", dy)?;
-    check_distinct(op, dx, &[dy])?;
+    distinct(op, ("dx", dx), &[("dy", dy)])?;
     record(gpu, prog, &AVG_BACKWARD, d, Side::Small(dy), None, Side::Big(dx))
 }
 
@@ -107,13 +108,6 @@ fn dims(op: &'static str, big: &Tensor, small_name: &str, small: &Tensor) -> Res
 fn same_shape(op: &'static str, name: &str, t: &Tensor, like: &Tensor) -> Result<()> {
     if t.shape() != like.shape() || t.dtype() != like.dtype() {
         return Err(Error::shape(op, format!("{name} is {:?} {:?}; {:?} {:?} expected", t.dtype(), t.shape(), like.dtype(), like.shape())));
-    }
-    Ok(())
-}
-
-fn check_distinct(op: &'static str, out: &Tensor, inputs: &[&Tensor]) -> Result<()> {
-    if inputs.iter().any(|t| out.same_buffer(t)) {
-        return Err(Error::shape(op, "output must not share a buffer with an input"));
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ use super::optim::Group;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "optim_prune", source: include_str!("../../shaders/optim_prune.wgsl"), subgroups: false };
+pub static SHADER: Shader = Shader { name: "optim_prune", source: wgsl!("grid", "optim_prune"), subgroups: false };
 
 /// params, alive, w, w bias, v
 const BINDINGS: &[Access] = &[Access::Uniform, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite];

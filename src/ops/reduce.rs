@@ -8,19 +8,22 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::check::{distinct, dtype as check_dtype, gcd};
 use super::flat_chunks;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "reduce", source: include_str!("../../shaders/reduce.wgsl"), subgroups: false };
+/// reduce.wgsl over f32 elements, and over vec4s for the kernels written over `V` (column sums, group norms).
+pub static SHADER: Shader = Shader { name: "reduce", source: wgsl!("grid", "lanes_f32", "reduce"), subgroups: false };
+pub static SHADER_VEC4: Shader = Shader { name: "reduce_vec4", source: wgsl!("grid", "lanes_vec4", "reduce"), subgroups: false };
 
 const IN_OUT: &[Access] = &[Access::Uniform, Access::Read, Access::ReadWrite];
 pub static COLUMN_SUMS: KernelDef = KernelDef { shader: &SHADER, entry: "column_sums", bindings: IN_OUT };
 pub static SUM: KernelDef = KernelDef { shader: &SHADER, entry: "sum", bindings: IN_OUT };
 pub static SUM_U32: KernelDef = KernelDef { shader: &SHADER, entry: "sum_u32", bindings: IN_OUT };
-pub static COLUMN_SUMS_VEC4: KernelDef = KernelDef { shader: &SHADER, entry: "column_sums_vec4", bindings: IN_OUT };
+pub static COLUMN_SUMS_VEC4: KernelDef = KernelDef { shader: &SHADER_VEC4, entry: "column_sums", bindings: IN_OUT };
 pub static GROUP_NORMS: KernelDef = KernelDef { shader: &SHADER, entry: "group_norms", bindings: IN_OUT };
-pub static GROUP_NORMS_VEC4: KernelDef = KernelDef { shader: &SHADER, entry: "group_norms_vec4", bindings: IN_OUT };
+pub static GROUP_NORMS_VEC4: KernelDef = KernelDef { shader: &SHADER_VEC4, entry: "group_norms", bindings: IN_OUT };
 pub static COLUMN_NORMS_VEC4: KernelDef = KernelDef { shader: &SHADER, entry: "column_norms_vec4", bindings: IN_OUT };
 pub static ARGMAX_ROWS: KernelDef = KernelDef { shader: &SHADER, entry: "argmax_rows", bindings: IN_OUT };
 pub static CORRECT_COUNT: KernelDef =
@@ -57,28 +60,10 @@ fn u32_of(op: &'static str, what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Limit { op, msg: format!("{what} = {v}"), limit: "2^32 - 1 (32-bit indexing)".into() })
 }
 
-fn check_dtype(op: &'static str, name: &str, t: &Tensor, dtype: DType) -> Result<()> {
-    if t.dtype() != dtype {
-        return Err(Error::shape(op, format!("{name} must be {dtype:?}, got {:?} {:?}", t.dtype(), t.shape())));
-    }
-    Ok(())
-}
-
-fn check_distinct(op: &'static str, out: &Tensor, inputs: &[&Tensor]) -> Result<()> {
-    if inputs.iter().any(|t| out.same_buffer(t)) {
-        return Err(Error::shape(op, "output must not share a buffer with an input"));
-    }
-    Ok(())
-}
-
 /// Storage-binding alignment and size, in elements.
 fn binding_elems(gpu: &Gpu) -> (usize, usize) {
     let align = (gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
     (align, gpu.limits.max_storage_buffer_binding_size as usize / 4)
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 // ---- column sums -----------------------------------------------------------------------------------------
@@ -106,7 +91,7 @@ fn column_sums_into(gpu: &Gpu, prog: &mut Program, x: &Tensor, out: &Tensor, sca
     if out.len() != cols {
         return Err(Error::shape(OP, format!("out has {} elements {:?}, x {:?} has {cols} columns", out.len(), out.shape(), x.shape())));
     }
-    check_distinct(OP, out, &[x])?;
+    distinct(OP, ("out", out), &[("x", x)])?;
     if cols == 0 {
         return Ok(());
     }
@@ -175,7 +160,7 @@ fn flat_sum(gpu: &Gpu, prog: &mut Program, def: &'static KernelDef, x: &Tensor, 
     if out.len() != 1 {
         return Err(Error::shape(op, format!("out must hold one element, got shape {:?}", out.shape())));
     }
-    check_distinct(op, out, &[x])?;
+    distinct(op, ("out", out), &[("x", x)])?;
     let n = x.len();
     u32_of(op, "elements", n)?;
     let pipeline = gpu.pipeline(def, &[])?;
@@ -216,7 +201,7 @@ pub fn group_norms(gpu: &Gpu, prog: &mut Program, t: &Tensor, view: [usize; 3], 
     if out.len() != b {
         return Err(Error::shape(OP, format!("out has {} elements {:?}, the view {view:?} has {b} groups", out.len(), out.shape())));
     }
-    check_distinct(OP, out, &[t])?;
+    distinct(OP, ("out", out), &[("t", t)])?;
     if b == 0 {
         return Ok(());
     }
@@ -265,7 +250,7 @@ pub fn argmax_rows(gpu: &Gpu, prog: &mut Program, logits: &Tensor, out: &Tensor)
     if out.len() != rows {
         return Err(Error::shape(OP, format!("out has {} elements {:?}, logits {:?} have {rows} rows", out.len(), out.shape(), logits.shape())));
     }
-    check_distinct(OP, out, &[logits])?;
+    distinct(OP, ("out", out), &[("logits", logits)])?;
     let params = Params { d0: rows as u32, d1: cols as u32, ..Default::default() };
     let pipeline = gpu.pipeline(&ARGMAX_ROWS, &[])?;
     prog.push(gpu.dispatch(&pipeline, &params, &[logits.into(), out.into()], gpu.grid_1d(rows.div_ceil(WG) as u32))?);
@@ -286,7 +271,7 @@ pub fn correct_count(gpu: &Gpu, prog: &mut Program, logits: &Tensor, labels: &Te
     if out_count.len() != 1 {
         return Err(Error::shape(OP, format!("out_count must hold one element, got shape {:?}", out_count.shape())));
     }
-    check_distinct(OP, out_count, &[logits, labels])?;
+    distinct(OP, ("out_count", out_count), &[("logits", logits), ("labels", labels)])?;
     let pipeline = gpu.pipeline(&CORRECT_COUNT, &[])?;
     let params = Params { d0: rows as u32, d1: cols as u32, ..Default::default() };
     if rows <= COUNT_DIRECT {

@@ -10,7 +10,7 @@ use super::reduce;
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Gpu, KernelDef, Program, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "softmax_xent", source: include_str!("../../shaders/softmax_xent.wgsl"), subgroups: false };
+pub static SHADER: Shader = Shader { name: "softmax_xent", source: wgsl!("grid", "softmax_xent"), subgroups: false };
 
 const THREE: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite];
 const FOUR: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite];

@@ -16,10 +16,12 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::train::method::Method;
 use crate::{Error, Result};
 
 #[cfg(not(target_arch = "wasm32"))]
 mod axis;
+pub mod decision_regions;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod histogram;
 #[cfg(not(target_arch = "wasm32"))]
@@ -28,7 +30,6 @@ pub mod heatmap;
 pub mod plot;
 pub mod summary;
 pub mod sweep;
-pub mod toy;
 #[cfg(not(target_arch = "wasm32"))]
 mod text;
 
@@ -166,16 +167,17 @@ impl Metric {
     }
 }
 
-/// One line of a method's log: the iteration and whichever metrics were finite numbers.
+/// One line of a method's log as read back: the iteration and whichever metrics were finite numbers. (The
+/// trainer writes `progress::LogPoint`s; this reader also takes logs that lack metrics or hold nulls.)
 #[derive(Clone, Debug, PartialEq)]
-pub struct LogPoint {
+pub struct LogLine {
     pub iter: u64,
     values: [Option<f64>; Metric::ALL.len()],
     /// Metrics written as an explicit `null` (NaN or inf in the trainer), as opposed to absent.
     nulls: u16,
 }
 
-impl LogPoint {
+impl LogLine {
     pub fn get(&self, m: Metric) -> Option<f64> {
         self.values[m.index()]
     }
@@ -191,7 +193,7 @@ impl LogPoint {
             Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|x| *x >= 0.0 && x.fract() == 0.0).map(|x| x as u64))?,
             _ => return None,
         };
-        let mut p = LogPoint { iter, values: [None; Metric::ALL.len()], nulls: 0 };
+        let mut p = LogLine { iter, values: [None; Metric::ALL.len()], nulls: 0 };
         for m in Metric::ALL {
             match obj.get(m.key()) {
                 Some(Value::Number(n)) => p.values[m.index()] = n.as_f64().filter(|x| x.is_finite()),
@@ -233,7 +235,7 @@ fn jsonl_objects(text: &str) -> (Vec<(usize, JsonObject)>, Vec<usize>) {
 pub struct MethodLog {
     /// The file stem: "wd", "wd-wn", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso", …
     pub method: String,
-    pub points: Vec<LogPoint>,
+    pub points: Vec<LogLine>,
     /// 1-based numbers of lines that were not JSON objects with an `iter`, other than an unfinished last line.
     pub skipped_lines: Vec<usize>,
 }
@@ -243,7 +245,7 @@ impl MethodLog {
         let (objects, mut skipped_lines) = jsonl_objects(text);
         let mut points = Vec::with_capacity(objects.len());
         for (line, o) in objects {
-            match LogPoint::from_json(&o) {
+            match LogLine::from_json(&o) {
                 Some(p) => points.push(p),
                 None => skipped_lines.push(line),
             }
@@ -311,25 +313,15 @@ impl MethodLog {
     }
 }
 
-/// The paper's names for the methods the trainer knows; any other method keeps its file name.
+/// The paper's names for the methods the trainer knows (`Method::paper_name`); any other method keeps its
+/// file name.
 pub fn display_name(method: &str) -> String {
-    match method {
-        "wd" => "weight decay",
-        "wd-wn" => "weight decay + weight norm.",
-        "pathprox" => "PathProx",
-        "pathprox-nobalance" => "PathProx, no balancing",
-        "pathnorm-sgd" => "SGD on path-norm objective",
-        "lasso" => "lasso",
-        "group-lasso" => "group lasso",
-        other => other,
-    }
-    .to_string()
+    Method::parse(method).map_or_else(|_| method.to_string(), |m| m.paper_name().to_string())
 }
 
-/// Methods in the order the paper discusses them; unknown ones after, alphabetically.
+/// Methods in the order the paper discusses them (`Method::rank`); unknown ones after, alphabetically.
 pub(crate) fn method_rank(method: &str) -> (usize, String) {
-    const ORDER: [&str; 7] = ["wd", "wd-wn", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso"];
-    (ORDER.iter().position(|m| *m == method).unwrap_or(ORDER.len()), method.to_string())
+    (Method::parse(method).map_or(Method::NAMES.len(), Method::rank), method.to_string())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -76,7 +76,7 @@ pub fn run(gpu: &Gpu, req: &Request, progress: &dyn Progress) -> Result<Report> 
             checkpoint: req.checkpoint.clone(),
             model: model_name.clone(),
             method: ck.metadata.get("method").cloned(),
-            iteration: ck.metadata.get("iteration").and_then(|s| s.parse().ok()),
+            iteration: ck.iteration(),
             data_dir,
             dataset,
             generated_locally,

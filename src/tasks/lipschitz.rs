@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::report::histogram::{self, mean, median};
 use crate::train::rundir::RunDir;
-use crate::train::trainer::Progress;
+use crate::progress::Progress;
 
 /// The paper's sample: 1,000 test images.
 pub const DEFAULT_SAMPLES: usize = 1000;
@@ -83,7 +83,7 @@ pub fn run(gpu: &Gpu, run_dir: &Path, samples: usize, progress: &dyn Progress) -
         rows.push(LipschitzRow {
             method: method.clone(),
             checkpoint: path.strip_prefix(&run.path).unwrap_or(&path).display().to_string(),
-            iteration: ck.metadata.get("iteration").and_then(|s| s.parse().ok()),
+            iteration: ck.iteration(),
             n,
             mean: mean(&values),
             median: median(&values),
@@ -97,7 +97,7 @@ pub fn run(gpu: &Gpu, run_dir: &Path, samples: usize, progress: &dyn Progress) -
         return Err(Error::Other(format!("{}: no method has a checkpoint to measure", run.path.display())));
     }
     let text: String = rows.iter().map(|r| serde_json::to_string(r).expect("serialisable") + "\n").collect();
-    crate::train::checkpoint::write_atomically(&run.path.join(LOG), text.as_bytes())?;
+    crate::files::write_atomically(&run.path.join(LOG), text.as_bytes())?;
     let figure = run.path.join("figures").join(FIGURE);
     let caption = crate::report::Run::load(&run.path).map(|r| r.config.caption()).unwrap_or_default();
     let series: Vec<(String, Vec<f64>)> = rows.iter().map(|r| (r.method.clone(), r.values.clone())).collect();

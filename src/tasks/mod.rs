@@ -6,8 +6,6 @@ pub mod evaluate;
 pub mod export;
 pub mod lipschitz;
 pub mod eval_corrupted;
-pub mod progress;
-pub mod serve;
 pub mod step;
 pub mod sweep;
 pub mod task5;
@@ -16,8 +14,8 @@ pub mod toy;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crate::data::mnist::{self, DatasetKind, TaskSplit};
-use crate::data::Normalization;
+use crate::data::mnist::TaskSplit;
+use crate::data::set::{HostImages, HostSplits, Set};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::gather::GpuImages;
@@ -47,8 +45,46 @@ pub struct Overrides {
 
 pub use crate::train::presets::{preset, TASK3_EPOCH, TASK4_EPOCH, TASKS, VGG_EPOCHS, VGG_MILESTONES};
 
-fn split_rule(task: &str) -> TaskSplit {
-    if task == "task1" { TaskSplit::TASK1 } else { TaskSplit::TASK2 }
+/// A task's driver when it has its own (Task 5: train, prune, retrain on a grid).
+type Driver = fn(&Gpu, &Overrides, &Path, Option<&Path>, &AtomicBool, &dyn Progress) -> Result<PathBuf>;
+/// What a task reports after its methods are trained, beyond the figures and summary table every task has.
+type After = fn(&Gpu, &RunDir, &TrainConfig, &dyn Progress, &dyn Fn(&str)) -> Result<()>;
+
+/// Where a task differs from the generic train path, looked up once by its name (this is the one place
+/// that tells the tasks apart by name).
+struct Hooks {
+    /// Replaces the generic path entirely.
+    driver: Option<Driver>,
+    /// How MNIST's training file is split (ALGORITHM.md "Tasks": Task 1's own rule, Task 2's for the rest).
+    split: TaskSplit,
+    after: Option<After>,
+}
+
+fn hooks(task: &str) -> Hooks {
+    let plain = Hooks { driver: None, split: TaskSplit::TASK2, after: None };
+    match task {
+        "task1" => Hooks { split: TaskSplit::TASK1, after: Some(lipschitz_table), ..plain },
+        "task5" => Hooks { driver: Some(task5_driver), ..plain },
+        "toy" => Hooks { after: Some(toy_figure), ..plain },
+        _ => plain,
+    }
+}
+
+fn task5_driver(gpu: &Gpu, o: &Overrides, runs_root: &Path, resume: Option<&Path>, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<PathBuf> {
+    let o = task5::Task5Overrides { base: o.clone(), ..Default::default() };
+    task5::run(gpu, &o, runs_root, resume, interrupt, progress)
+}
+
+/// Task 1 ends with the local Lipschitz constants of the best-validation checkpoints.
+fn lipschitz_table(gpu: &Gpu, run: &RunDir, _: &TrainConfig, progress: &dyn Progress, _: &dyn Fn(&str)) -> Result<()> {
+    println!("\n{}", lipschitz::report(&lipschitz::run(gpu, &run.path, lipschitz::DEFAULT_SAMPLES, progress)?));
+    Ok(())
+}
+
+/// The toy ends with Fig. 2's decision regions.
+fn toy_figure(gpu: &Gpu, run: &RunDir, cfg: &TrainConfig, _: &dyn Progress, say: &dyn Fn(&str)) -> Result<()> {
+    say(&format!("Fig. 2: {}", toy::figure(gpu, &run.path, cfg, say)?.display()));
+    Ok(())
 }
 
 /// The paper's settings with the user's overrides applied, validated.
@@ -102,66 +138,24 @@ pub fn config(task: &str, o: &Overrides) -> Result<TrainConfig> {
     }
     c.validate()?;
     // Before any run directory exists: the model must take the data set's images.
-    let (spec, colour) = (crate::nn::ModelSpec::by_name(&c.model)?, matches!(c.dataset.as_str(), "cifar10" | "svhn"));
-    let pixels = if colour { crate::data::rgb::IMAGE_BYTES } else { 28 * 28 };
-    if Normalization::of(&c.dataset).is_some() && spec.input_len() != pixels {
+    let (spec, set) = (crate::nn::ModelSpec::by_name(&c.model)?, Set::parse(&c.dataset)?);
+    if let Some((pixels, _, _)) = set.image_layout()
+        && spec.input_len() != pixels
+    {
         return Err(Error::Other(format!("{task} trains {}, which takes {:?} inputs; --dataset {} has images of {pixels} values", c.model, spec.input, c.dataset)));
     }
     Ok(c)
 }
 
-/// One split of a task's data on the host, whatever its file format: u8 images (CHW for colour), labels.
-struct HostSet {
-    images: Vec<u8>,
-    labels: Vec<u32>,
-    source: String,
-}
-
-impl HostSet {
-    fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    fn first(self, n: usize, row_len: usize) -> HostSet {
-        if self.len() <= n {
-            return self;
-        }
-        HostSet { images: self.images[..n * row_len].to_vec(), labels: self.labels[..n].to_vec(), source: format!("the first {n} rows of {}", self.source) }
-    }
-}
-
-/// The task's splits (train, validation, test), row length, plane size, image width and a note.
-type HostSplits = ([HostSet; 3], usize, usize, usize, Option<String>);
-
-fn read_splits(cfg: &TrainConfig) -> Result<HostSplits> {
-    let dir = cfg.data_dir.as_deref().map(Path::new);
-    let rgb = |s: crate::data::rgb::RgbSplits| -> HostSplits {
-        let set = |d: crate::data::rgb::RgbDataset| HostSet { labels: d.labels_u32(), images: d.images, source: d.source };
-        let side = crate::data::rgb::SIDE;
-        ([set(s.train), set(s.val), set(s.test)], crate::data::rgb::IMAGE_BYTES, side * side, side, s.note)
-    };
-    match cfg.dataset.as_str() {
-        "mnist" | "fashion-mnist" => {
-            let kind = if cfg.dataset == "mnist" { DatasetKind::Mnist } else { DatasetKind::FashionMnist };
-            let s = mnist::mnist_splits(dir, kind, split_rule(&cfg.task), cfg.seed)?;
-            let n = s.train.pixels_per_image();
-            let set = |d: mnist::Dataset| HostSet { labels: d.labels_u32(), images: d.images, source: d.source };
-            Ok(([set(s.train), set(s.val), set(s.test)], n, n, 28, s.note))
-        }
-        "cifar10" => Ok(rgb(crate::data::cifar::cifar10_splits(dir, cfg.seed)?)),
-        "svhn" => Ok(rgb(crate::data::svhn::svhn_splits(dir, cfg.seed)?)),
-        other => Err(Error::Other(format!("unknown dataset '{other}': expected mnist, fashion-mnist, cifar10 or svhn"))),
-    }
-}
-
 /// Loads the task's splits and uploads them once: training images for batches, and the train,
 /// validation and test sets for the metrics.
 pub fn load_data(gpu: &Gpu, cfg: &TrainConfig, say: &dyn Fn(&str)) -> Result<(GpuData, serde_json::Value)> {
-    if cfg.dataset == "toy" {
+    let set = Set::parse(&cfg.dataset)?;
+    let Some((row_len, plane, width)) = set.image_layout() else {
         return toy::load_data(gpu, cfg, say);
-    }
-    let norm = Normalization::of(&cfg.dataset).ok_or_else(|| Error::Other(format!("unknown dataset '{}'", cfg.dataset)))?;
-    let (sets, row_len, plane, width, note) = read_splits(cfg)?;
+    };
+    let norm = set.normalization();
+    let HostSplits { sets, note } = set.splits(cfg.data_dir.as_deref().map(Path::new), hooks(&cfg.task).split, cfg.seed)?;
     if let Some(note) = &note {
         say(&format!("note: {note}"));
     }
@@ -173,7 +167,7 @@ pub fn load_data(gpu: &Gpu, cfg: &TrainConfig, say: &dyn Fn(&str)) -> Result<(Gp
         None => sets,
     };
     say(&format!("data: train {} ({}), validation {}, test {} ({})", train.len(), train.source, val.len(), test.len(), test.source));
-    let upload = |d: &HostSet| GpuImages::upload(gpu, &d.images, &d.labels, row_len, plane);
+    let upload = |d: &HostImages| GpuImages::upload(gpu, &d.images, &d.labels, row_len, plane);
     let gpu_train = upload(&train)?;
     let sets = vec![
         EvalSet::new(gpu, "train", gpu_train.clone(), norm.clone())?,
@@ -185,17 +179,15 @@ pub fn load_data(gpu: &Gpu, cfg: &TrainConfig, say: &dyn Fn(&str)) -> Result<(Gp
                   "test": test.source, "test_rows": test.len(), "note": note },
         "adapter": gpu.describe(),
     });
-    // Only CIFAR-10 is augmented (ALGORITHM.md: SVHN is normalised only).
-    let augment = (cfg.dataset == "cifar10").then_some(width);
+    let augment = set.augmented().then_some(width);
     Ok((GpuData { train: gpu_train, norm, augment, sets }, info))
 }
 
 /// Runs (or, with `resume`, continues) a task; returns the run directory. When a method diverged, the
 /// others still run and everything is written, then the result is `Error::Diverged`.
 pub fn run(gpu: &Gpu, task: &str, o: &Overrides, runs_root: &Path, resume: Option<&Path>, interrupt: &AtomicBool, progress: &dyn Progress) -> Result<PathBuf> {
-    if task == "task5" {
-        let o = task5::Task5Overrides { base: o.clone(), ..Default::default() };
-        return task5::run(gpu, &o, runs_root, resume, interrupt, progress);
+    if let Some(driver) = hooks(task).driver {
+        return driver(gpu, o, runs_root, resume, interrupt, progress);
     }
     let start = match resume {
         Some(dir) => Start::Resume(dir),
@@ -260,11 +252,8 @@ pub fn train(gpu: &Gpu, start: Start, runs_root: &Path, interrupt: &AtomicBool, 
     let figures = crate::report::write_figures(&run.path)?;
     say(&format!("figures: {}", figures.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")));
     println!("\n{}", crate::report::summary_table(&run.path)?);
-    if cfg.task == "task1" {
-        println!("\n{}", lipschitz::report(&lipschitz::run(gpu, &run.path, lipschitz::DEFAULT_SAMPLES, progress)?));
-    }
-    if cfg.task == "toy" {
-        say(&format!("Fig. 2: {}", toy::figure(gpu, &run.path, &cfg, &say)?.display()));
+    if let Some(after) = hooks(&cfg.task).after {
+        after(gpu, &run, &cfg, progress, &say)?;
     }
     if !diverged.is_empty() {
         return Err(Error::Diverged { methods: diverged.join(", "), run_dir: run.path });

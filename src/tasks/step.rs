@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crate::data::mnist::{self, DatasetKind};
-use crate::data::{cifar, rgb, svhn, Normalization};
+use crate::data::set::{HostImages, Set};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::gather::GpuImages;
@@ -38,22 +37,10 @@ pub fn step(gpu: &Gpu, a: &StepArgs) -> Result<()> {
     if a.iters == 0 || a.batch == 0 {
         return Err(Error::Other("--iters and --batch must be at least 1".into()));
     }
-    let norm = Normalization::of(&a.dataset).ok_or_else(|| Error::Other(format!("unknown dataset '{}': expected mnist, fashion-mnist, cifar10 or svhn", a.dataset)))?;
-    let dir = a.data_dir.as_deref().map(Path::new);
-    // (images, labels, bytes per image, bytes per channel plane, source) of the whole training file.
-    let (images, labels, row_len, plane, source) = match a.dataset.as_str() {
-        "mnist" | "fashion-mnist" => {
-            let kind: DatasetKind = a.dataset.parse()?;
-            let (train, _) = mnist::load(&mnist::locate(dir, kind)?)?;
-            let (n, labels) = (train.pixels_per_image(), train.labels_u32());
-            (train.images, labels, n, n, train.source)
-        }
-        _ => {
-            let train = if a.dataset == "cifar10" { cifar::load(&cifar::locate(dir)?)?.train } else { svhn::load(&svhn::locate(dir)?)?.0 };
-            let labels = train.labels_u32();
-            (train.images, labels, rgb::IMAGE_BYTES, rgb::SIDE * rgb::SIDE, train.source)
-        }
-    };
+    let set = Set::parse(&a.dataset)?;
+    let (row_len, plane, _) = set.image_layout().ok_or_else(|| Error::Other(format!("step: --dataset {} has no images; expected mnist, fashion-mnist, cifar10 or svhn", a.dataset)))?;
+    let norm = set.normalization();
+    let HostImages { images, labels, source } = set.train_file(a.data_dir.as_deref().map(Path::new))?;
     if a.batch > labels.len() {
         return Err(Error::Other(format!("--batch {} exceeds the {} training images", a.batch, labels.len())));
     }

@@ -30,7 +30,8 @@ use super::Overrides;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::report::num;
-use crate::train::checkpoint::{read_if_present, write_atomically, Checkpoint};
+use crate::files::{read_if_present, write_atomically};
+use crate::train::checkpoint::Checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::eval::Evaluator;
 use crate::train::method::Method;
@@ -335,7 +336,7 @@ fn sparsity_levels(
     let name = method.name();
     let ck_path = point.checkpoint_path(name);
     let ck = Checkpoint::load(&ck_path)?;
-    let ck_iter: u64 = ck.metadata.get("iteration").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let ck_iter: u64 = ck.iteration().unwrap_or(0);
     trainer::preset_tuning(gpu, &ck);
     // Retraining: plain SGD on the cross-entropy (the weight-decay update with λ = 0) at the point's lr,
     // for every method alike, so the levels compare which units each method kept, not how each penalty

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::{Model, ModelSpec};
-use crate::report::toy::{write_fig2, Panel};
+use crate::report::decision_regions::{write_fig2, Panel};
 use crate::train::checkpoint::Checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::method::Method;

@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 #[cfg(not(target_arch = "wasm32"))]
-use std::io::Write;
-#[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 
 use crate::error::{Error, Result};
+/// Moved to `crate::files`; re-exported for the callers that found them here.
+#[cfg(not(target_arch = "wasm32"))]
+pub use crate::files::{read_if_present, write_atomically};
 
 const ORDER_KEY: &str = "pathprox.tensor_order";
 
@@ -20,7 +21,22 @@ pub struct Checkpoint {
     pub metadata: HashMap<String, String>,
 }
 
+/// Metadata key of the training iteration a checkpoint was taken at (written by `train::trainer`).
+pub const ITERATION: &str = "iteration";
+/// Metadata key of the seconds the method had trained when it was taken.
+pub const WALL_S: &str = "wall_s";
+
 impl Checkpoint {
+    /// The training iteration this checkpoint was taken at, if its metadata says (and says it as a number).
+    pub fn iteration(&self) -> Option<u64> {
+        self.metadata.get(ITERATION)?.parse().ok()
+    }
+
+    /// The seconds its method had trained, if its metadata says.
+    pub fn wall_s(&self) -> Option<f64> {
+        self.metadata.get(WALL_S)?.parse().ok()
+    }
+
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let bytes: Vec<Vec<u8>> = self.tensors.iter().map(|(_, _, v)| bytemuck::cast_slice(v).to_vec()).collect();
         let views = self
@@ -79,34 +95,6 @@ fn st_err(e: safetensors::SafeTensorError) -> Error {
     Error::Other(format!("safetensors: {e}"))
 }
 
-/// The text of a file that a resumed run appends to, or None if it does not exist yet.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn read_if_present(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(crate::error::Error::Other(format!("{}: {e}", path.display()))),
-    }
-}
-
-/// Writes `bytes` to `path` so that `path` holds either its old or its new contents, never a mix.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |e: std::io::Error| Error::Other(format!("{}: {e}", path.display()));
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    // A name of its own per process and call: several workers of a sweep may write the same file at once
-    // (a shared run directory's config.json); each renames a whole file over it, none truncates another's.
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{}.{}.{n}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint"), std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +109,14 @@ mod tests {
         assert_eq!(back, ck);
         let e = Checkpoint::from_bytes(b"definitely not safetensors", "x.safetensors").unwrap_err().to_string();
         assert!(e.contains("x.safetensors"), "{e}");
+    }
+
+    #[test]
+    fn iteration_and_wall_time_come_from_the_metadata() {
+        let with = |pairs: &[(&str, &str)]| Checkpoint { tensors: vec![], metadata: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        let ck = with(&[("iteration", "1200"), ("wall_s", "3.5")]);
+        assert_eq!((ck.iteration(), ck.wall_s()), (Some(1200), Some(3.5)));
+        assert_eq!((with(&[]).iteration(), with(&[]).wall_s()), (None, None));
+        assert_eq!(with(&[("iteration", "twelve")]).iteration(), None);
     }
 }

@@ -6,13 +6,16 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Moved to `crate::progress`; re-exported for the callers that found it here.
+pub use crate::progress::LogPoint;
+
 use crate::data::Normalization;
 use crate::error::Result;
 use crate::gpu::{Gpu, Program, Tensor};
 use crate::nn::params::{ParamClass, ALIGN};
 use crate::nn::{Model, Activations};
 use crate::ops::gather::{self, GpuImages};
-use crate::ops::{reduce, softmax_xent};
+use crate::ops::{optim, reduce, softmax_xent};
 
 pub use crate::data::norm::{MNIST_MEAN, MNIST_STD};
 
@@ -59,38 +62,17 @@ impl Measurement {
     }
 }
 
-/// One line of `<method>.jsonl` (fractions for accuracies, percent for active units).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct LogPoint {
-    pub iter: u64,
-    pub train_ce: f64,
-    /// The weight-decay objective in its path-norm form (ALGORITHM.md, what to log for every method).
-    pub objective: f64,
-    /// The raw F(θ) = train CE + (λ/2)‖θ‖².
-    pub objective_l2: f64,
-    pub path_norm: f64,
-    pub active_units: f64,
-    pub train_acc: f64,
-    pub val_ce: f64,
-    pub val_acc: f64,
-    pub test_ce: f64,
-    pub test_acc: f64,
-    pub lr: f64,
-    /// Training steps per second since the previous log point (evaluation excluded).
-    pub steps_per_s: f64,
-    /// Seconds since this method started (resumed runs continue the count).
-    pub wall_s: f64,
-}
-
 pub struct Evaluator {
     prog: Program,
     /// [sets · ALIGN]: mean CE of set s at s·ALIGN.
     ce: Tensor,
     /// [sets · ALIGN] u32: correct count of set s at s·ALIGN.
     correct: Tensor,
-    /// Per unit pair p: ‖w_i‖ at w_base[p] + i and ‖v_i‖ at v_base[p] + i; per layer l: ‖W_l‖ at layer_base + l·ALIGN.
+    /// Per group: ‖w_i‖ at base + 2i and ‖v_i‖ at base + 2i + 1 (as `optim::unit_norms` writes them); per
+    /// layer l: ‖W_l‖ at layer_base + l·ALIGN.
     norms: Tensor,
-    pairs: Vec<(usize, usize, usize, usize)>, // (units, w_base, v_base, _)
+    /// Per group: (units, base).
+    pairs: Vec<(usize, usize)>,
     layer_base: usize,
     other_layers: Vec<usize>,
     set_rows: Vec<usize>,
@@ -119,22 +101,21 @@ impl Evaluator {
                 reduce::correct_count(gpu, &mut prog, logits, &buf.labels, &correct_s, c > 0)?;
             }
         }
-        // Unit norms from the groups' own views (w as [1, units, fan_in], v as [a, units, c]): rows and
-        // columns for dense layers, output and input channels for convs.
+        // Unit norms by the kernel PathProx's balancing uses (optim::unit_norms), from the groups' own views
+        // (w as [units, fan_in], v as [a, units, c]): rows and columns for dense layers, output and input
+        // channels for convs.
         let unit_pairs = if model.spec.groups.is_empty() { &model.spec.units } else { &model.spec.groups };
         let groups = crate::train::method::groups(model, unit_pairs)?;
         let mut pairs = Vec::new();
         let mut at = 0;
         for g in &groups {
-            let span = g.units.div_ceil(ALIGN) * ALIGN;
-            pairs.push((g.units, at, at + span, 0));
-            at += 2 * span;
+            pairs.push((g.units, at));
+            at += 2 * g.units;
         }
-        let layer_base = at;
+        let layer_base = at.div_ceil(ALIGN) * ALIGN;
         let norms = gpu.zeros(&[layer_base + model.weights.len() * ALIGN]);
-        for (g, &(units, wb, vb, _)) in groups.iter().zip(&pairs) {
-            reduce::group_norms(gpu, &mut prog, &g.w, [1, units, g.fan_in], &norms.view(wb, &[units])?)?;
-            reduce::group_norms(gpu, &mut prog, &g.v, [g.a, units, g.c], &norms.view(vb, &[units])?)?;
+        for (g, &(_, base)) in groups.iter().zip(&pairs) {
+            optim::unit_norms(gpu, &mut prog, g, &norms, base)?;
         }
         for (l, layer) in model.weights.iter().enumerate() {
             reduce::group_norms(gpu, &mut prog, &layer.w, [1, 1, layer.w.len()], &norms.view(layer_base + l * ALIGN, &[1])?)?;
@@ -155,9 +136,9 @@ impl Evaluator {
             m.acc.push(correct[s * ALIGN] as f64 / *rows as f64);
         }
         let (mut units, mut active) = (0usize, 0usize);
-        for &(n, wb, vb, _) in &self.pairs {
+        for &(n, base) in &self.pairs {
             for i in 0..n {
-                let p = norms[wb + i] as f64 * norms[vb + i] as f64;
+                let p = norms[base + 2 * i] as f64 * norms[base + 2 * i + 1] as f64;
                 m.path_norm += p;
                 active += (p > 0.0) as usize;
             }

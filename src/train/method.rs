@@ -24,32 +24,55 @@ pub enum Method {
     GroupLasso,
 }
 
+/// Every method, in the order the paper discusses them, with its name on the command line and in file
+/// names, and the paper's name for it (legends, tables). The one table of method names.
+const TABLE: [(Method, &str, &str); 7] = [
+    (Method::WeightDecay, "wd", "weight decay"),
+    (Method::WeightDecayNorm, "wd-wn", "weight decay + weight norm."),
+    (Method::PathProx { balance: true }, "pathprox", "PathProx"),
+    (Method::PathProx { balance: false }, "pathprox-nobalance", "PathProx, no balancing"),
+    (Method::PathNormSgd, "pathnorm-sgd", "SGD on path-norm objective"),
+    (Method::Lasso, "lasso", "lasso"),
+    (Method::GroupLasso, "group-lasso", "group lasso"),
+];
+
 impl Method {
-    pub const NAMES: [&'static str; 7] = ["wd", "wd-wn", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso"];
+    /// The command-line names, in the paper's order.
+    pub const NAMES: [&'static str; 7] = {
+        let mut names = [""; 7];
+        let mut i = 0;
+        while i < TABLE.len() {
+            names[i] = TABLE[i].1;
+            i += 1;
+        }
+        names
+    };
 
     pub fn parse(name: &str) -> Result<Method> {
-        Ok(match name {
-            "wd" => Method::WeightDecay,
-            "wd-wn" => Method::WeightDecayNorm,
-            "pathprox" => Method::PathProx { balance: true },
-            "pathprox-nobalance" => Method::PathProx { balance: false },
-            "pathnorm-sgd" => Method::PathNormSgd,
-            "lasso" => Method::Lasso,
-            "group-lasso" => Method::GroupLasso,
-            _ => return Err(Error::Other(format!("unknown method '{name}'; expected one of {}", Method::NAMES.join(", ")))),
-        })
+        TABLE
+            .iter()
+            .find(|row| row.1 == name)
+            .map(|row| row.0)
+            .ok_or_else(|| Error::Other(format!("unknown method '{name}'; expected one of {}", Method::NAMES.join(", "))))
     }
 
+    fn row(self) -> &'static (Method, &'static str, &'static str) {
+        TABLE.iter().find(|row| row.0 == self).expect("every method is in TABLE")
+    }
+
+    /// The command-line and file name ("pathprox").
     pub fn name(self) -> &'static str {
-        match self {
-            Method::WeightDecay => "wd",
-            Method::WeightDecayNorm => "wd-wn",
-            Method::PathProx { balance: true } => "pathprox",
-            Method::PathProx { balance: false } => "pathprox-nobalance",
-            Method::PathNormSgd => "pathnorm-sgd",
-            Method::Lasso => "lasso",
-            Method::GroupLasso => "group-lasso",
-        }
+        self.row().1
+    }
+
+    /// The paper's name ("PathProx, no balancing"), for legends and tables.
+    pub fn paper_name(self) -> &'static str {
+        self.row().2
+    }
+
+    /// Position in the paper's order (the order of [`Method::NAMES`]).
+    pub fn rank(self) -> usize {
+        TABLE.iter().position(|row| row.0 == self).expect("every method is in TABLE")
     }
 
     /// Whether the method needs the model's disjoint PathProx groups.
@@ -134,5 +157,24 @@ impl Update {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Method;
+
+    #[test]
+    fn the_method_table_round_trips_and_is_in_the_papers_order() {
+        let want = ["wd", "wd-wn", "pathprox", "pathprox-nobalance", "pathnorm-sgd", "lasso", "group-lasso"];
+        assert_eq!(Method::NAMES, want);
+        for (i, name) in want.iter().enumerate() {
+            let m = Method::parse(name).unwrap();
+            assert_eq!((m.name(), m.rank()), (*name, i));
+        }
+        assert_eq!(Method::parse("pathprox-nobalance").unwrap(), Method::PathProx { balance: false });
+        assert_eq!(Method::PathProx { balance: false }.paper_name(), "PathProx, no balancing");
+        let e = Method::parse("adam").unwrap_err().to_string();
+        assert!(e.contains("unknown method 'adam'; expected one of wd, wd-wn, pathprox,"), "{e}");
     }
 }

@@ -10,7 +10,7 @@ use super::config::TrainConfig;
 use crate::error::{Error, Result};
 
 /// The log line type, defined with the metrics it reports (browser builds use it without a run directory).
-pub use super::eval::LogPoint;
+pub use crate::progress::LogPoint;
 
 pub struct RunDir {
     pub path: PathBuf,
@@ -48,7 +48,7 @@ impl RunDir {
             obj.extend(more);
         }
         let text = serde_json::to_string_pretty(&v).map_err(|e| Error::Other(e.to_string()))?;
-        super::checkpoint::write_atomically(&self.path.join("config.json"), text.as_bytes())
+        crate::files::write_atomically(&self.path.join("config.json"), text.as_bytes())
     }
 
     pub fn read_config(&self) -> Result<TrainConfig> {
@@ -78,13 +78,13 @@ impl RunDir {
 
     /// Records that `method` diverged at `iter`, so that a resumed run does not train it again.
     pub fn mark_diverged(&self, method: &str, iter: u64) -> Result<()> {
-        super::checkpoint::write_atomically(&self.diverged_path(method), format!("{iter}\n").as_bytes())
+        crate::files::write_atomically(&self.diverged_path(method), format!("{iter}\n").as_bytes())
     }
 
     /// Where `method` diverged in an earlier session, if it did.
     pub fn diverged_at(&self, method: &str) -> Result<Option<u64>> {
         let p = self.diverged_path(method);
-        match super::checkpoint::read_if_present(&p)? {
+        match crate::files::read_if_present(&p)? {
             Some(t) => t.trim().parse().map(Some).map_err(|_| Error::Other(format!("{}: expected an iteration number, found {:?}", p.display(), t.trim()))),
             None => Ok(None),
         }
@@ -102,10 +102,10 @@ impl RunDir {
     /// and dropping a torn last line.
     pub fn rewind_log(&self, method: &str, iter: u64) -> Result<Vec<LogPoint>> {
         let p = self.log_path(method);
-        let text = super::checkpoint::read_if_present(&p)?.unwrap_or_default();
+        let text = crate::files::read_if_present(&p)?.unwrap_or_default();
         let points: Vec<LogPoint> = text.lines().filter_map(|l| serde_json::from_str::<LogPoint>(l).ok()).filter(|pt| pt.iter <= iter).collect();
         let kept: String = points.iter().map(|pt| serde_json::to_string(pt).expect("serialisable") + "\n").collect();
-        super::checkpoint::write_atomically(&p, kept.as_bytes())?;
+        crate::files::write_atomically(&p, kept.as_bytes())?;
         Ok(points)
     }
 }

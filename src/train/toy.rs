@@ -39,9 +39,8 @@ impl Default for ToySettings {
 
 pub const DEFAULT_WIDTH: usize = 64;
 pub const DEFAULT_LAMBDA: f64 = 3e-2;
-/// Model names `toy-<width>` (`ModelSpec::by_name`).
-pub const MODEL_PREFIX: &str = "toy-";
-pub const MAX_WIDTH: usize = 4096;
+/// Model names `toy-<width>` (`ModelSpec::by_name`), defined with the models in nn::zoo.
+pub use crate::nn::zoo::{TOY_MAX_WIDTH as MAX_WIDTH, TOY_PREFIX as MODEL_PREFIX};
 
 impl ToySettings {
     /// The run's settings: weight decay and PathProx from one seed, full batch over `rows` points.

@@ -51,20 +51,11 @@ pub enum Outcome {
     Diverged { at: u64, last_checkpoint: Option<u64> },
 }
 
-/// Reports progress; the CLI shows a bar, tests and the browser pass `()`.
-pub trait Progress {
-    fn start(&self, _method: &str, _from: u64, _to: u64) {}
-    fn advance(&self, _step: u64) {}
-    fn point(&self, _p: &LogPoint) {}
-    fn message(&self, _text: &str) {}
-    fn finish(&self) {}
-}
+/// Moved to `crate::progress`; re-exported for the callers that found it here.
+pub use crate::progress::Progress;
 
-impl Progress for () {}
-
-/// Checkpoint metadata keys.
-const ITERATION: &str = "iteration";
-const WALL: &str = "wall_s";
+/// Checkpoint metadata keys (the iteration and wall time have accessors on `Checkpoint`).
+use super::checkpoint::{ITERATION, WALL_S as WALL};
 const TUNING: &str = "tuning";
 
 pub fn checkpoint_of(model: &Model, values: Vec<Vec<f32>>, meta: &[(&str, String)]) -> Checkpoint {
@@ -309,7 +300,7 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
     let ck_path = run.checkpoint_path(name);
     if let Some(at) = run.diverged_at(name)? {
         progress.message(&format!("{name}: diverged at iteration {at} in an earlier session (see {}); not trained again", run.log_path(name).display()));
-        return Ok(Outcome::Diverged { at, last_checkpoint: Checkpoint::load(&ck_path).ok().and_then(|ck| ck.metadata.get(ITERATION)?.parse().ok()) });
+        return Ok(Outcome::Diverged { at, last_checkpoint: Checkpoint::load(&ck_path).ok().and_then(|ck| ck.iteration()) });
     }
     let resume = if ck_path.is_file() { Some(Checkpoint::load(&ck_path)?) } else { None };
     if let Some(ck) = &resume {
@@ -319,8 +310,8 @@ pub fn train_method(gpu: &Gpu, cfg: &TrainConfig, method: Method, data: &GpuData
     let (mut step, mut wall0, mut points) = (0u64, 0.0f64, Vec::new());
     if let Some(ck) = &resume {
         load_into(gpu, &job.model, ck, &ck_path.display().to_string())?;
-        step = ck.metadata.get(ITERATION).and_then(|s| s.parse().ok()).ok_or_else(|| Error::Other(format!("{}: no iteration in metadata", ck_path.display())))?;
-        wall0 = ck.metadata.get(WALL).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+        step = ck.iteration().ok_or_else(|| Error::Other(format!("{}: no iteration in metadata", ck_path.display())))?;
+        wall0 = ck.wall_s().unwrap_or(0.0);
         points = run.rewind_log(name, step)?;
         progress.message(&format!("{name}: resuming at iteration {step} from {}", ck_path.display()));
     }

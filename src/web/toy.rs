@@ -11,7 +11,7 @@ use super::methods::{metrics_object, SideBySide};
 use super::{js_error, set, Engine};
 use crate::data::toy::{ToySet, EXTENT};
 use crate::error::{Error, Result};
-use crate::report::toy::region_rgba;
+use crate::report::decision_regions::region_rgba;
 use crate::train::toy::{self, Probe, ToySettings};
 
 #[wasm_bindgen]

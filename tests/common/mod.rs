@@ -1,4 +1,5 @@
-//! Shared by the test binaries: the adapters to test on, seeded random data, and `assert_close`.
+//! Shared by the test binaries: the adapters to test on, seeded random data, `assert_close`, the methods in
+//! f64, and the plumbing of file and command-line tests (a scratch directory, gzip, the `pathprox` binary).
 #![allow(dead_code)]
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -211,6 +212,52 @@ pub fn small_conv_spec() -> pathprox::nn::ModelSpec {
     ModelSpec::new("small-conv", vec![3, 6, 5], layers, Init::KaimingNormal, vec![(0, 1), (2, 3)]).unwrap()
 }
 
+// ---- files and the command line -------------------------------------------------------------------------
+
+/// A fresh empty directory for one test: `<CARGO_TARGET_TMPDIR>/<test binary>/<name>`, whatever an earlier
+/// run left there removed first. Names need only be unique within one test binary.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    // Inside this module `module_path!()` is "<test binary>::common".
+    let binary = module_path!().split("::").next().unwrap_or("tests");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(binary).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `bytes` gzip-compressed, as the published data files are.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// The `pathprox` binary as a user runs it from the repository root, with kernel tuning off
+/// (PATHPROX_TUNE=0): the command-line tests check plumbing, not speed, and tuning would only pick the
+/// fastest variant at a cost of seconds per run.
+pub fn cli_command() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_pathprox"));
+    c.env("PATHPROX_TUNE", "0").current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+/// Runs `pathprox args` (tuning off, see `cli_command`): (exit status success, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (bool, String, String) {
+    output_of(cli_command().args(args))
+}
+
+/// As `run_cli`, with kernel tuning as the environment has it (by default on, so that the CLI's tuner runs
+/// in the suite).
+pub fn run_cli_tuned(args: &[&str]) -> (bool, String, String) {
+    output_of(std::process::Command::new(env!("CARGO_BIN_EXE_pathprox")).current_dir(env!("CARGO_MANIFEST_DIR")).args(args))
+}
+
+fn output_of(c: &mut std::process::Command) -> (bool, String, String) {
+    let out = c.output().expect("run pathprox");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
 // ---- the methods in f64 (ALGORITHM.md) ----------------------------------------------------------------
 use pathprox::nn::ParamClass;
 use pathprox::ops::optim::cpu;
@@ -263,17 +310,35 @@ pub fn method_step_cpu(spec: &pathprox::nn::ModelSpec, classes: &[pathprox::nn::
             }
         }
     }
+    // Which parameters carry the objective's (λ/2)‖·‖² term, read off the objectives in ALGORITHM.md
+    // ("Objectives", "Baselines") rather than off the trainer's code: F(θ) puts it on every weight, biases
+    // excluded (weight decay, and weight decay with weight normalisation, which is SGD on F); the path-norm
+    // objective G(θ) only on θ_other, the weights in no group (PathProx's step 1, SGD on G); lasso's and
+    // group lasso's objectives have none. Parameters come in declaration order, each layer's weight, then
+    // its bias; the store's `classes` must say the same.
+    let grouped_layer = |layer: usize| spec.groups.iter().any(|&(w, v)| layer == w || layer == v);
+    for (t, &class) in classes.iter().enumerate() {
+        assert_eq!(class == ParamClass::Bias, !t.is_multiple_of(2), "parameter {t}: {class:?}");
+        if !spec.groups.is_empty() && t.is_multiple_of(2) {
+            assert_eq!(class == ParamClass::GroupedWeight, grouped_layer(t / 2), "parameter {t}: {class:?}");
+        }
+    }
+    let l2_term = |t: usize| {
+        let weight = t.is_multiple_of(2);
+        match method {
+            Method::WeightDecay | Method::WeightDecayNorm => weight,
+            Method::PathProx { .. } | Method::PathNormSgd => weight && !grouped_layer(t / 2),
+            Method::Lasso | Method::GroupLasso => false,
+        }
+    };
+    // Plain SGD on that objective: θ ← θ − γ(g + λθ) where the L2 term applies, θ − γg elsewhere.
     let mut out: Vec<Vec<f64>> = p
         .iter()
         .zip(&grads)
-        .zip(classes)
-        .map(|((t, g), &class)| {
-            let decay = match method {
-                Method::WeightDecay | Method::WeightDecayNorm => class != ParamClass::Bias,
-                Method::PathProx { .. } | Method::PathNormSgd => class == ParamClass::OtherWeight,
-                Method::Lasso | Method::GroupLasso => false,
-            };
-            cpu::sgd_update(t, g, lr, lambda, decay)
+        .enumerate()
+        .map(|(t, (theta, g))| {
+            let l2 = if l2_term(t) { lambda } else { 0.0 };
+            theta.iter().zip(g).map(|(&x, &gx)| x - lr * (gx + l2 * x)).collect()
         })
         .collect();
     let mut groups: Vec<pathprox::ops::optim::cpu::Group> = spec.groups.iter().map(|&pair| group_cpu(spec, &out, pair)).collect();

@@ -319,15 +319,16 @@ fn pathprox_step_and_norms_at_model_sizes() {
             let lr = 0.1f32 as f64;
             let lambda = (choose_tau(&norms) / lr) as f32 as f64;
             let group = upload(gpu, &host);
-            let out = gpu.empty(&[1], DType::F32);
+            let out = gpu.empty(&[2 * units], DType::F32);
             gpu.poison(&out);
             let mut prog = Program::new();
-            optim::path_norm(gpu, &mut prog, &group, &out, false).unwrap();
+            optim::unit_norms(gpu, &mut prog, &group, &out, 0).unwrap();
             optim::pathprox_step(gpu, &mut prog, &hyper(gpu, lr, lambda), &group).unwrap();
             gpu.run(&prog);
-            // As in path_norm_overwrites_then_accumulates.
-            let tp = w_norm_tol(fan_in) + v_norm_tol(a, c) + (units.div_ceil(1024) + 262) as f64 * U;
-            assert_close(&format!("path norm {name}"), &gpu.to_vec_f32(&out).unwrap(), &[host.path_norm()], 0.0, tp);
+            // As in unit_norms_write_only_their_pairs.
+            let want_norms: Vec<f64> = (0..units).flat_map(|i| [host.w_norm(i), host.v_norm(i)]).collect();
+            let tn = w_norm_tol(fan_in).max(v_norm_tol(a, c));
+            assert_close(&format!("norms {name}"), &gpu.to_vec_f32(&out).unwrap(), &want_norms, 0.0, tn);
             let got = download(gpu, &group);
             let mut want = host.clone();
             cpu::pathprox_step(&mut want, lr, lambda);
@@ -681,31 +682,6 @@ fn penalty_grads_into_views_of_one_buffer_match_cpu() {
     });
 }
 
-#[test]
-fn path_norm_overwrites_then_accumulates() {
-    on_each_gpu(|gpu| {
-        let mut rng = Rng::new(71);
-        for pair in SHAPES.windows(2) {
-            let hosts: Vec<cpu::Group> = pair.iter().map(|&(u, f, a, c)| rand_group(&mut rng, u, f, a, c)).collect();
-            let groups: Vec<Group> = hosts.iter().map(|h| upload(gpu, h)).collect();
-            let out = gpu.empty(&[1], DType::F32);
-            gpu.poison(&out);
-            let mut prog = Program::new();
-            optim::path_norm(gpu, &mut prog, &groups[0], &out, false).unwrap();
-            optim::path_norm(gpu, &mut prog, &groups[1], &out, true).unwrap();
-            gpu.run(&prog);
-            // Each product within the two norms' errors, then additions of positive terms: 2 per unit quad, one
-            // per further quad of an invocation, 256 partials in order, and the accumulation.
-            let tol = hosts
-                .iter()
-                .map(|h| w_norm_tol(h.fan_in) + v_norm_tol(h.a, h.c) + (h.units.div_ceil(1024) + 262) as f64 * U)
-                .fold(0.0, f64::max);
-            let want = hosts[0].path_norm() + hosts[1].path_norm();
-            assert_close(&format!("path norm {pair:?}"), &gpu.to_vec_f32(&out).unwrap(), &[want], 0.0, tol);
-        }
-    });
-}
-
 // ---- shape errors ---------------------------------------------------------------------------------------
 
 fn err<T: std::fmt::Debug>(r: pathprox::Result<T>) -> String {
@@ -725,7 +701,7 @@ fn optim_rejects_bad_shapes_and_aliasing() {
     assert!(err(optim::sgd_update(gpu, &mut prog, &h, &a, &a, true)).contains("share a buffer"));
     assert!(err(optim::sgd_update(gpu, &mut prog, &gpu.zeros(&[1]), &a, &gpu.zeros(&[5]), true)).contains("hyper"));
     let labels = gpu.upload_u32(&[5], &[0; 5]).unwrap();
-    assert!(err(optim::lasso_grad(gpu, &mut prog, &h, &a, &labels)).contains("f32"));
+    assert!(err(optim::lasso_grad(gpu, &mut prog, &h, &a, &labels)).contains("output must be F32, got U32"));
     assert!(err(optim::lasso_grad(gpu, &mut prog, &h, &a, &h.reshape(&[4]).unwrap())).contains("length mismatch"));
 
     // group views
@@ -762,10 +738,7 @@ fn optim_rejects_bad_shapes_and_aliasing() {
     assert!(err(optim::balance_apply(gpu, &mut prog, &g, 2, &gpu.zeros(&[8]))).contains("outside"));
     assert!(err(optim::unit_norms(gpu, &mut prog, &g, &gpu.zeros(&[8]), 1)).contains("do not fit"));
 
-    // penalties and path norm
-    assert!(err(optim::path_norm(gpu, &mut prog, &g, &gpu.zeros(&[2]), false)).contains("one element"));
-    let g3 = Group::new(&gpu.zeros(&[3, 2]), &gpu.zeros(&[3]), &gpu.zeros(&[1, 3]), &gpu.zeros(&[1])).unwrap();
-    assert!(err(optim::path_norm(gpu, &mut prog, &g3, &g3.v_bias, false)).contains("share a buffer"));
+    // penalties
     assert!(err(optim::group_lasso_grad(gpu, &mut prog, &h, &g, &gpu.zeros(&[12]), &gpu.zeros(&[7]))).contains("do not match"));
     assert!(err(optim::path_norm_grad(gpu, &mut prog, &h, &g, &g.w, &gpu.zeros(&[8]))).contains("distinct"));
     let gv = gpu.zeros(&[8]);

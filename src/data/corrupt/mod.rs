@@ -56,7 +56,7 @@ pub struct Made {
 /// Generates every corruption of [`corruptions::ALL`] from `test` into `out` (MNIST-C's layout), then
 /// writes `provenance.json` and `README.txt`. `progress` gets one step per corruption.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn generate(test: &Dataset, out: &Path, seed: u64, progress: &dyn crate::train::trainer::Progress) -> Result<Vec<Made>> {
+pub fn generate(test: &Dataset, out: &Path, seed: u64, progress: &dyn crate::progress::Progress) -> Result<Vec<Made>> {
     let mut made = Vec::new();
     use std::time::Instant;
     progress.start("corrupt mnist", 0, corruptions::ALL.len() as u64);
@@ -79,7 +79,7 @@ pub fn generate(test: &Dataset, out: &Path, seed: u64, progress: &dyn crate::tra
                         reimplemented in Rust from their definitions; random draws from ChaCha8, not NumPy's generator",
     });
     let text = serde_json::to_string_pretty(&provenance).expect("JSON");
-    crate::train::checkpoint::write_atomically(&out.join(super::mnist_c::PROVENANCE), text.as_bytes())?;
+    crate::files::write_atomically(&out.join(super::mnist_c::PROVENANCE), text.as_bytes())?;
     let readme = format!(
         "{NOTE}.\n\n\
          These directories follow MNIST-C's layout (<corruption>/test_images.npy [N, 28, 28, 1] uint8 and\n\
@@ -90,7 +90,7 @@ pub fn generate(test: &Dataset, out: &Path, seed: u64, progress: &dyn crate::tra
          comparable among models evaluated on them, not with numbers reported on the published MNIST-C.\n",
         test.source
     );
-    crate::train::checkpoint::write_atomically(&out.join("README.txt"), readme.as_bytes())?;
+    crate::files::write_atomically(&out.join("README.txt"), readme.as_bytes())?;
     Ok(made)
 }
 

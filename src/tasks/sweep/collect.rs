@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use super::plan::SweepDir;
 use super::record::{self, RunRecord, State};
 use crate::error::{Error, Result};
-use crate::train::checkpoint::write_atomically;
-use crate::train::trainer::Progress;
+use crate::files::write_atomically;
+use crate::progress::Progress;
 
 pub struct Collected {
     pub table: String,

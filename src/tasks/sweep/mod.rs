@@ -52,7 +52,7 @@ use crate::report::sweep::SweepRecord;
 use crate::report::{num, Metric, Run};
 use crate::train::config::TrainConfig;
 use crate::train::rundir::RunDir;
-use crate::train::trainer::Progress;
+use crate::progress::Progress;
 use lock::IndexLock;
 use plan::{Phase, SweepDir};
 use run::{Ran, Worker};
@@ -310,7 +310,7 @@ impl Progress for Labelled<'_> {
     fn advance(&self, step: u64) {
         self.inner.advance(step)
     }
-    fn point(&self, p: &crate::train::rundir::LogPoint) {
+    fn point(&self, p: &crate::progress::LogPoint) {
         self.inner.point(p)
     }
     fn message(&self, text: &str) {

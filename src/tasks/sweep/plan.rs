@@ -16,7 +16,7 @@ use super::SweepConfig;
 use super::super::task5::point_dir;
 use crate::error::{Error, Result};
 use crate::report::num;
-use crate::train::checkpoint::write_atomically;
+use crate::files::write_atomically;
 
 /// The two phases of the paper's protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::plan::{Phase, SweepDir};
 use crate::error::{Error, Result};
 use crate::report::sweep::{SweepLog, SweepRecord};
-use crate::train::checkpoint::{read_if_present, write_atomically};
+use crate::files::{read_if_present, write_atomically};
 
 /// The state a run ended in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -166,7 +166,7 @@ fn train(w: &Worker, p: &PlannedRun, at: &Placement, label: &str) -> Result<Opti
         ]);
     }
     let text = serde_json::to_string_pretty(&own).map_err(|e| Error::Other(e.to_string()))?;
-    crate::train::checkpoint::write_atomically(&point.join(format!("{}.run.json", p.method)), text.as_bytes())?;
+    crate::files::write_atomically(&point.join(format!("{}.run.json", p.method)), text.as_bytes())?;
 
     let diverged = if run.diverged_at(&p.method)?.is_some() {
         w.progress.message(&format!("{label}: diverged in an earlier session; recorded"));

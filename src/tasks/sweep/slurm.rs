@@ -21,7 +21,7 @@ use std::process::Command;
 use super::plan::SweepDir;
 use super::record;
 use crate::error::{Error, Result};
-use crate::train::checkpoint::write_atomically;
+use crate::files::write_atomically;
 
 /// The Slurm settings of `sweep slurm`.
 #[derive(Clone, Debug, Default)]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::lock::IndexLock;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::train::checkpoint::{read_if_present, write_atomically};
+use crate::files::{read_if_present, write_atomically};
 use crate::train::config::TrainConfig;
 use crate::train::method::Method;
 use crate::train::trainer::{GpuData, MethodRun};

@@ -3,8 +3,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Mutex;
 
-use crate::train::rundir::LogPoint;
-use crate::train::trainer::Progress;
+use super::{LogPoint, Progress};
 
 pub struct Bar {
     bar: Mutex<Option<ProgressBar>>,
