@@ -30,7 +30,7 @@ var<workgroup> part: array<f32, WG>;
 // Grid: (Cout · chunks) workgroups, folded into 2-D past 65,535 (`Gpu::grid_1d`).
 @compute @workgroup_size(WG)
 fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let group = wid.x + wid.y * nwg.x;
+    let group = folded_workgroup(wid, nwg);
     if (group >= p.dim * p.chunks) { return; }   // surplus groups of the fold (workgroup-uniform)
     let m = group % p.dim;
     let chunk = group / p.dim;
@@ -52,7 +52,7 @@ fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 // Grid: ceil(dim / WG) workgroups, folded into 2-D past 65,535.
 @compute @workgroup_size(WG)
 fn sum_slots(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let i = folded_invocation(wid, nwg, lid, WG);
     if (i >= p.dim) { return; }
     var s = 0.0;
     for (var k = 0u; k < p.chunks; k++) { s += src[k * p.dim + i]; }

@@ -26,7 +26,7 @@ fn seed(idx: u32, c: u32) -> vec4<f32> {
 
 @compute @workgroup_size(WG)
 fn fma_peak(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let idx = (wid.x + wid.y * nwg.x) * WG + li;
+    let idx = folded_workgroup(wid, nwg) * WG + li;
     let a = vec4<f32>(p.a);
     let b = vec4<f32>(p.b);
     var x0 = seed(idx, 0u);

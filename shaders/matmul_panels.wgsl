@@ -29,7 +29,7 @@ fn b_or_zero(k: u32, j: u32) -> f32 {
 // along j). The grid may be folded into 2-D (Gpu::grid_1d), so the linear index is rebuilt.
 @compute @workgroup_size(WG)
 fn pack_panels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let q = (wid.x + wid.y * nwg.x) * WG + lid.x;
+    let q = folded_invocation(wid, nwg, lid, WG);
     let quads = p.width / 4u;                  // vec4s per row of a panel
     let panel_rows = q / quads;                // = panel · K + k
     let panel = panel_rows / p.k;

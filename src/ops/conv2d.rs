@@ -64,7 +64,7 @@ pub static SHADER_WGRAD_SG: Shader = wgrad_shader!("conv2d_wgrad_sg", true);
 pub static SHADER_WGRAD_REG: Shader = wgrad_shader!("conv2d_wgrad_reg", false);
 pub static SHADER_GEMM: Shader = Shader { name: "conv2d_gemm", source: include_str!("../../shaders/conv2d_gemm.wgsl"), subgroups: false };
 pub static SHADER_WGRAD_GEMM: Shader = Shader { name: "conv2d_wgrad_gemm", source: include_str!("../../shaders/conv2d_wgrad_gemm.wgsl"), subgroups: false };
-pub static SHADER_REDUCE: Shader = Shader { name: "conv2d_reduce", source: include_str!("../../shaders/conv2d_reduce.wgsl"), subgroups: false };
+pub static SHADER_REDUCE: Shader = Shader { name: "conv2d_reduce", source: wgsl!("grid", "conv2d_reduce"), subgroups: false };
 
 const CONV_BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 pub static CONV_SG: KernelDef = KernelDef { shader: &SHADER_SG, entry: "conv", bindings: CONV_BINDINGS };

@@ -41,7 +41,7 @@ pub static MATMUL_TILED: KernelDef = KernelDef { shader: &SHADER_TILED, entry: "
 pub static MATMUL_VEC: KernelDef = KernelDef { shader: &SHADER_VEC, entry: "matmul", bindings: BINDINGS };
 /// matmul_gpu also reads A as vec4s, through binding 7 as matmul_sg4 does.
 pub static MATMUL_GPU: KernelDef = KernelDef { shader: &SHADER_GPU, entry: "matmul", bindings: BINDINGS_SG4 };
-pub static SHADER_PANELS: Shader = Shader { name: "matmul_panels", source: include_str!("../../shaders/matmul_panels.wgsl"), subgroups: false };
+pub static SHADER_PANELS: Shader = Shader { name: "matmul_panels", source: wgsl!("grid", "matmul_panels"), subgroups: false };
 pub static PACK_PANELS: KernelDef = KernelDef { shader: &SHADER_PANELS, entry: "pack_panels", bindings: &[Access::Uniform, Access::Read, Access::ReadWrite] };
 pub static KERNELS: &[&KernelDef] = &[&MATMUL_SG4, &MATMUL_SG, &MATMUL_REG, &MATMUL_TILED, &MATMUL_VEC, &MATMUL_GPU, &PACK_PANELS];
 

@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result};
 use crate::gpu::{Access, Arg, DType, Dispatch, Gpu, KernelDef, Shader, Tensor};
 
-pub static SHADER: Shader = Shader { name: "fma_peak", source: include_str!("../../shaders/fma_peak.wgsl"), subgroups: false };
+pub static SHADER: Shader = Shader { name: "fma_peak", source: wgsl!("grid", "fma_peak"), subgroups: false };
 pub static FMA_PEAK: KernelDef = KernelDef { shader: &SHADER, entry: "fma_peak", bindings: &[Access::Uniform, Access::ReadWrite] };
 pub static KERNELS: &[&KernelDef] = &[&FMA_PEAK];
 
