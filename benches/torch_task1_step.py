@@ -5,7 +5,7 @@ Same model (MLP-3-400 factorized: 784→400→400→400→400→400→10, ReLU a
 input gathered from a resident u8 training set and normalised, mean softmax cross-entropy, and the same
 updates: weight decay = SGD on CE + (λ/2)‖θ‖² over the weights (biases excluded), lr 0.3, λ 1e-4;
 PathProx = SGD on CE, then layer-wise balancing, projection of each unit's w to the unit sphere (its bias
-scaled alike) and the group soft-threshold of its v (ALGORITHM.md, Algorithm 1).
+scaled alike) and the group soft-threshold of its v (docs/algorithm.md, Algorithm 1).
 
 Timed as `pathprox bench` times its step: warm-up, then the best of three runs of 200 steps, each run
 ending with nothing pending (PyTorch's CPU ops are synchronous). Threads: --threads (default 2).

@@ -1,4 +1,4 @@
-// optim_balance.wgsl — the factors of layer-wise balancing (ALGORITHM.md, Algorithm 1 step 2), computed on
+// optim_balance.wgsl — the factors of layer-wise balancing (docs/algorithm.md, Algorithm 1 step 2), computed on
 // the GPU from the per-unit norms that optim_norms.wgsl::unit_norms left in `state`, so a training step
 // never reads back.
 //

@@ -1,4 +1,4 @@
-// optim_prune.wgsl — structural pruning of homogeneous units (ALGORITHM.md, Task 5: "prune units whose w or v
+// optim_prune.wgsl — structural pruning of homogeneous units (docs/algorithm.md, Task 5: "prune units whose w or v
 // is zero every iteration"), and holding a chosen set of units dead while a sparse model retrains.
 //
 // Views as in optim_prox.wgsl (see src/ops/optim.rs, `Group`): w is [units, fan_in] (unit i's w = row i), the

@@ -1,5 +1,5 @@
 //! The generalised model on a conv net (issue 8): one training step of each method against an f64 CPU
-//! implementation of ALGORITHM.md (gradients by central differences of an f64 forward, then SGD,
+//! implementation of docs/algorithm.md (gradients by central differences of an f64 forward, then SGD,
 //! balancing, projection and prox written with the ops' f64 references), and balancing's defining
 //! property — the conv net computes the same function after it.
 //! The net (`common::small_conv_spec`): two conv groups of 4 and 5 units, a max-pool between them, an
@@ -162,7 +162,7 @@ fn pruning_removes_a_dead_conv_unit_and_only_it() {
 
 /// The numbers a log point takes from the weights (`train::eval::Evaluator`): the path norm Σ‖w_i‖‖v_i‖
 /// and the active units over the groups (on this net: 4 + 5 conv channels, one silenced), ‖θ‖² over all
-/// weights and over the ungrouped Linear, against f64 sums over the downloaded weights (ALGORITHM.md,
+/// weights and over the ungrouped Linear, against f64 sums over the downloaded weights (docs/algorithm.md,
 /// "Metrics").
 #[test]
 fn evaluator_norms_match_f64_on_a_conv_net() {

@@ -1,5 +1,5 @@
 //! One training step of each kind on a small network, against a plain f64 CPU implementation of
-//! ALGORITHM.md written out here (its own backprop, SGD, layer-wise balancing, projection and prox), and
+//! docs/algorithm.md written out here (its own backprop, SGD, layer-wise balancing, projection and prox), and
 //! balancing's defining property: it leaves the network function unchanged.
 
 mod common;
@@ -78,7 +78,7 @@ fn norm(v: impl Iterator<Item = f64>) -> f64 {
     v.map(|x| x * x).sum::<f64>().sqrt()
 }
 
-/// ALGORITHM.md, Algorithm 1, steps 2-4, on the CPU, for groups of consecutive layers (w layer, w+1).
+/// docs/algorithm.md, Algorithm 1, steps 2-4, on the CPU, for groups of consecutive layers (w layer, w+1).
 fn cpu_pathprox(spec: &ModelSpec, net: &mut Net, lr: f64, lambda: f64, balance: bool) {
     let units = |l: usize| spec.widths()[l + 1];
     let w_row = |net: &Net, l: usize, i: usize| norm(net.w[l][i * spec.widths()[l]..(i + 1) * spec.widths()[l]].iter().cloned());

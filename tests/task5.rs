@@ -84,7 +84,7 @@ fn download(gpu: &Gpu, model: &Model) -> Net {
     Net::from_values(&pollster::block_on(model.store.download(gpu)).unwrap())
 }
 
-/// One group-lasso update (ALGORITHM.md, Baselines: SGD on L + λ·Σ_units (‖w‖ + ‖v‖)) from a given
+/// One group-lasso update (docs/algorithm.md, Baselines: SGD on L + λ·Σ_units (‖w‖ + ‖v‖)) from a given
 /// gradient, against the CPU: each layer's gradient gets the sub-gradient of the units it is w of and of
 /// those it is v of, then θ ← θ − γ·g with no decay.
 #[test]

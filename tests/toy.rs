@@ -1,5 +1,5 @@
 //! The 2-D toy of Fig. 2 (`train::toy`, `pathprox toy`): its step through the real trainer (f32 points
-//! gathered on the GPU, full batch) against ALGORITHM.md in f64, and the figure the command writes.
+//! gathered on the GPU, full batch) against docs/algorithm.md in f64, and the figure the command writes.
 
 mod common;
 
@@ -14,7 +14,7 @@ use pathprox::train::trainer::MethodRun;
 
 /// One step of weight decay and of PathProx (with balancing) on a toy of 24 points and 6 hidden units,
 /// through `MethodRun` as `pathprox toy` and the browser run it, against f64: central-difference
-/// gradients of an f64 forward on the same points, then ALGORITHM.md's update. λ is large enough that
+/// gradients of an f64 forward on the same points, then docs/algorithm.md's update. λ is large enough that
 /// the prox's threshold switches units off.
 #[test]
 fn one_toy_step_of_each_method_matches_algorithm_md_in_f64() {

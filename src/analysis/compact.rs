@@ -1,4 +1,4 @@
-//! Compact export: the same function with the dead units taken out (conv nets: `compact_conv`). A unit (ALGORITHM.md, "Homogeneous
+//! Compact export: the same function with the dead units taken out (conv nets: `compact_conv`). A unit (docs/algorithm.md, "Homogeneous
 //! units"; `ModelSpec::units`) is an output j of a w layer: w = row j of that layer's weight, v = column j
 //! of the next layer's. A unit is removed when its w or its v is all zero (−0 counts as zero):
 //! - v = 0: the unit feeds nothing, whatever its bias; dropping it (w row, bias entry, v column) changes

@@ -1,5 +1,5 @@
 //! How each data set's u8 images become network inputs: x = (byte/255 − mean\[c\]) / std\[c\] per channel
-//! (ALGORITHM.md, "Tasks"), applied on the GPU by `ops::gather`.
+//! (docs/algorithm.md, "Tasks"), applied on the GPU by `ops::gather`.
 
 pub const MNIST_MEAN: f32 = 0.1307;
 pub const MNIST_STD: f32 = 0.3081;
@@ -17,7 +17,7 @@ impl Normalization {
         Normalization { mean: vec![MNIST_MEAN], std: vec![MNIST_STD] }
     }
 
-    /// CIFAR-10, as ALGORITHM.md gives it (kuangliu/pytorch-cifar's values).
+    /// CIFAR-10, as docs/algorithm.md gives it (kuangliu/pytorch-cifar's values).
     pub fn cifar10() -> Self {
         Normalization { mean: vec![0.4914, 0.4822, 0.4465], std: vec![0.2023, 0.1994, 0.2010] }
     }

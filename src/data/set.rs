@@ -65,7 +65,7 @@ impl Set {
         TABLE.iter().find(|row| row.0 == self).expect("every set is in TABLE").1
     }
 
-    /// The per-channel normalisation its images get (ALGORITHM.md's values; the toy's points are used as
+    /// The per-channel normalisation its images get (docs/algorithm.md's values; the toy's points are used as
     /// they are).
     pub fn normalization(self) -> Normalization {
         match self {
@@ -102,7 +102,7 @@ impl Set {
         }
     }
 
-    /// Whether training augments it (only CIFAR-10: ALGORITHM.md has SVHN normalised only).
+    /// Whether training augments it (only CIFAR-10: docs/algorithm.md has SVHN normalised only).
     pub fn augmented(self) -> bool {
         self == Set::Cifar10
     }

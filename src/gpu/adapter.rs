@@ -90,7 +90,7 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
 /// A note for users of lavapipe from Mesa before 25 on an x86 CPU without AVX-512 (`cpu_flags`: the
 /// `flags` line of /proc/cpuinfo; `override_caps`: `GALLIUM_OVERRIDE_CPU_CAPS`, which hides features from
 /// Mesa). Mesa 22.3 builds each storage-buffer load as a per-lane loop that, without AVX-512, goes through
-/// the stack: every kernel runs ~2–5× slower than with AVX-512. Mesa 25.0 does not (README, "Which Mesa").
+/// the stack: every kernel runs ~2–5× slower than with AVX-512. Mesa 25.0 does not (docs/performance.md, "Which Mesa").
 pub fn slow_mesa_note(info: &wgpu::AdapterInfo, cpu_flags: &str, override_caps: Option<&str>) -> Option<String> {
     let is_lavapipe = info.backend == wgpu::Backend::Vulkan && info.device_type == wgpu::DeviceType::Cpu && info.name.contains("llvmpipe");
     let mesa_major: u32 = info.driver_info.split("Mesa ").nth(1)?.split('.').next()?.parse().ok()?;
@@ -99,7 +99,7 @@ pub fn slow_mesa_note(info: &wgpu::AdapterInfo, cpu_flags: &str, override_caps: 
     (is_lavapipe && mesa_major < 25 && x86 && !avx512).then(|| {
         format!(
             "lavapipe from Mesa {mesa_major} runs these kernels several times slower on a CPU without AVX-512; \
-             Mesa 25 does not (on Debian 12: apt-get install -t bookworm-backports mesa-vulkan-drivers; see README, \"Which Mesa\")"
+             Mesa 25 does not (on Debian 12: apt-get install -t bookworm-backports mesa-vulkan-drivers; see docs/performance.md, \"Which Mesa\" in pathprox's repository)"
         )
     })
 }

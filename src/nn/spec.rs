@@ -1,7 +1,7 @@
 //! `ModelSpec`: what a network is, independent of any GPU — a sequence of layers (dense, 3×3 convolution
 //! with an optional fused ReLU, 2×2 max/avg pool, flatten), the per-example shape of every activation,
 //! its parameters' names and shapes, how they are initialised, and its table of homogeneous units
-//! (ALGORITHM.md "Models"). Every network of the paper is one (see `zoo`): the MLPs are all-dense
+//! (docs/algorithm.md "Models"). Every network of the paper is one (see `zoo`): the MLPs are all-dense
 //! sequences, VGG19 is convolutions and pools ending in a flatten and one dense layer.
 //!
 //! Layer indexes: `layers[i]` is any layer; a *parameter layer* p is the p-th dense or conv layer (0-based;

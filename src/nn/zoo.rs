@@ -1,4 +1,4 @@
-//! The paper's networks (ALGORITHM.md "Models") as `ModelSpec`s, by name.
+//! The paper's networks (docs/algorithm.md "Models") as `ModelSpec`s, by name.
 
 use super::spec::{Init, LayerSpec, ModelSpec};
 use crate::error::{Error, Result};

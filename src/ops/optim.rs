@@ -1,5 +1,5 @@
 //! The optimizer kernels: the SGD update, the PathProx step (projection + prox) of a group of homogeneous
-//! units, layer-wise balancing (ALGORITHM.md Appendix B) entirely on the GPU, the sub-gradients of the
+//! units, layer-wise balancing (docs/algorithm.md Appendix B) entirely on the GPU, the sub-gradients of the
 //! baselines' penalties; with their CPU references (`cpu`). (Logging sums the path norm on the host,
 //! from the downloaded weights: `train::eval`.)
 //! Shaders: `shaders/optim_flat.wgsl` (element-wise), `optim_prox.wgsl` (in-place group kernels: step,
@@ -109,7 +109,7 @@ fn overlaps(a: &Tensor, b: &Tensor) -> bool {
     a.offset() < end(b) && b.offset() < end(a)
 }
 
-/// A pair of layers whose hidden units are homogeneous (ALGORITHM.md "Homogeneous units"), with the views
+/// A pair of layers whose hidden units are homogeneous (docs/algorithm.md "Homogeneous units"), with the views
 /// the kernels use: w as `[units, fan_in]`, v as `[a, units, c]`, w bias `[units]`, v bias `[a]`.
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -424,7 +424,7 @@ fn norms_and_factors(gpu: &Gpu, prog: &mut Program, groups: &[Group], state: &Te
     balance_factors(gpu, prog, groups, state)
 }
 
-/// Layer-wise balancing of `groups` (in network order; ALGORITHM.md Algorithm 1 step 2), entirely on
+/// Layer-wise balancing of `groups` (in network order; docs/algorithm.md Algorithm 1 step 2), entirely on
 /// the GPU: unit norms, factors, then each group's w bias, v and v bias scaled (2G + 1 dispatches). The
 /// network function is unchanged and every group's path norm ends at the geometric mean P̄.
 /// `state` comes from `balance_state(gpu, groups)`.
@@ -611,7 +611,7 @@ pub mod cpu {
         }
     }
 
-    /// Layer-wise balancing exactly as ALGORITHM.md states it (sequentially, tensor by tensor), in place.
+    /// Layer-wise balancing exactly as docs/algorithm.md states it (sequentially, tensor by tensor), in place.
     /// Returns (P_l before, s_l) per group.
     pub fn balance(groups: &mut [Group]) -> (Vec<f64>, Vec<f64>) {
         let before: Vec<f64> = groups.iter().map(Group::path_norm).collect();

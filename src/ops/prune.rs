@@ -1,7 +1,7 @@
 //! Structural pruning of homogeneous units (`shaders/optim_prune.wgsl`), with its CPU reference.
 //! Tests: `tests/kernels/prune.rs`.
 //!
-//! Task 5 (ALGORITHM.md) prunes, after every update, each unit whose input weights w or output weights v
+//! Task 5 (docs/algorithm.md) prunes, after every update, each unit whose input weights w or output weights v
 //! are all zero, and keeps it dead: a persistent `alive` flag per unit (u32, 1 alive, 0 pruned) that
 //! [`prune_mask`] only lowers, and [`prune_apply`] zeroes the w row, the w-layer bias and the v slice of
 //! every unit flagged dead. Writing flags from the host (the units a sparsity level removes) and running

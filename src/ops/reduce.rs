@@ -187,7 +187,7 @@ fn flat_sum(gpu: &Gpu, prog: &mut Program, def: &'static KernelDef, x: &Tensor, 
 
 /// out\[j\] = sqrt(Σ_{i<a, k<c} t[i, j, k]²) with `t` (any shape, a·b·c elements) viewed row-major as
 /// [a, b, c] and `out` of b elements. Row norms of [R, C]: view [1, R, C]; column norms: [R, C, 1];
-/// ALGORITHM.md's unit norms of conv weights: w of output channel o of W1 [out, in, 3, 3] = [1, out, in·9],
+/// docs/algorithm.md's unit norms of conv weights: w of output channel o of W1 [out, in, 3, 3] = [1, out, in·9],
 /// v of input channel c of W2 [out2, in2, 3, 3] = [out2, in2, 9].
 /// Squares are summed in f32: magnitudes between ~1e-19 and ~1e19 neither underflow nor overflow.
 pub fn group_norms(gpu: &Gpu, prog: &mut Program, t: &Tensor, view: [usize; 3], out: &Tensor) -> Result<()> {

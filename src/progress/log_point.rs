@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct LogPoint {
     pub iter: u64,
     pub train_ce: f64,
-    /// The weight-decay objective in its path-norm form (ALGORITHM.md, what to log for every method).
+    /// The weight-decay objective in its path-norm form (docs/algorithm.md, what to log for every method).
     pub objective: f64,
     /// The raw F(θ) = train CE + (λ/2)‖θ‖².
     pub objective_l2: f64,

@@ -293,7 +293,7 @@ impl MethodLog {
         at
     }
 
-    /// The reported accuracy (ALGORITHM.md, Metrics): test accuracy at the log point with the highest
+    /// The reported accuracy (docs/algorithm.md, Metrics): test accuracy at the log point with the highest
     /// validation accuracy, among points that have both; the earliest such point on ties.
     pub fn best_validation(&self) -> Option<BestValidation> {
         let mut best: Option<BestValidation> = None;

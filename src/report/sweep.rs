@@ -1,5 +1,5 @@
 //! A grid search's results (`sweep.jsonl`, written by `pathprox sweep`) and what the paper makes of them
-//! (ALGORITHM.md, Tasks 1–2 and Metrics; the paper's Table 1): per method, the grid point with the best
+//! (docs/algorithm.md, Tasks 1–2 and Metrics; the paper's Table 1): per method, the grid point with the best
 //! validation accuracy, re-run with more seeds, reported as test accuracy at the best validation point
 //! and active units, each as mean ± standard error over the seeds.
 //!

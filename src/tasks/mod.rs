@@ -1,4 +1,4 @@
-//! The paper's tasks as data (model, methods, settings; ALGORITHM.md "Tasks") and the command that runs one
+//! The paper's tasks as data (model, methods, settings; docs/algorithm.md "Tasks") and the command that runs one
 //! end to end: load and split the data, upload it once, train each method from the same initialisation
 //! with a progress bar, then print the summary table and draw the figures.
 
@@ -55,7 +55,7 @@ type After = fn(&Gpu, &RunDir, &TrainConfig, &dyn Progress, &dyn Fn(&str)) -> Re
 struct Hooks {
     /// Replaces the generic path entirely.
     driver: Option<Driver>,
-    /// How MNIST's training file is split (ALGORITHM.md "Tasks": Task 1's own rule, Task 2's for the rest).
+    /// How MNIST's training file is split (docs/algorithm.md "Tasks": Task 1's own rule, Task 2's for the rest).
     split: TaskSplit,
     after: Option<After>,
 }

@@ -1,4 +1,4 @@
-//! Task 5 (ALGORITHM.md, table row 5; the paper's Section 5.3 and Fig. 5): which method finds the best
+//! Task 5 (docs/algorithm.md, table row 5; the paper's Section 5.3 and Fig. 5): which method finds the best
 //! sparse networks. For every grid point (method × lr × λ): train with pruning after every iteration
 //! (units whose w or v is all zero die for good), take the final checkpoint, and for each sparsity level
 //! deactivate the lowest-scoring units (‖w‖·‖v‖), retrain briefly with those units held dead, and record the

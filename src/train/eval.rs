@@ -1,6 +1,6 @@
 //! Metrics at a log point, computed on the GPU with one small read-back each: cross-entropy and accuracy
 //! over whole data sets (forward passes in chunks), and per-unit norms from which the path norm, active
-//! units and the two forms of the weight-decay objective follow (ALGORITHM.md, "Objectives", "Metrics").
+//! units and the two forms of the weight-decay objective follow (docs/algorithm.md, "Objectives", "Metrics").
 
 use std::collections::HashMap;
 

@@ -1,5 +1,5 @@
 //! The training methods compared in the paper, as the parameter update each records after back-propagation
-//! has written the mean-loss gradient into the model's gradient buffer (ALGORITHM.md, "Algorithm 1" and
+//! has written the mean-loss gradient into the model's gradient buffer (docs/algorithm.md, "Algorithm 1" and
 //! "Baselines"). Plain SGD, momentum 0; γ = hyper\[0\], λ = hyper\[1\].
 
 use crate::error::{Error, Result};

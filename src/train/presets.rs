@@ -1,4 +1,4 @@
-//! The paper's tasks as data: each task's model, methods and settings (ALGORITHM.md, "Tasks and the
+//! The paper's tasks as data: each task's model, methods and settings (docs/algorithm.md, "Tasks and the
 //! reference settings"). Native runs (`tasks`) and the browser demo start from the same presets.
 
 use super::config::TrainConfig;
@@ -11,7 +11,7 @@ pub const TASKS: [&str; 5] = ["task1", "task2", "task3", "task4", "task5"];
 pub const TASK3_EPOCH: u64 = 45_000u64.div_ceil(128);
 pub const TASK4_EPOCH: u64 = 67_257u64.div_ceil(128);
 /// Length of Tasks 3 and 4 in epochs, and the epochs at which the learning rate is multiplied by 0.1
-/// (ALGORITHM.md gives the milestones; the length, 160 epochs, is ours: the paper does not state it).
+/// (docs/algorithm.md gives the milestones; the length, 160 epochs, is ours: the paper does not state it).
 pub const VGG_EPOCHS: u64 = 160;
 pub const VGG_MILESTONES: [u64; 2] = [80, 120];
 
@@ -22,7 +22,7 @@ pub const TASK5_ITERS: u64 = 50_000;
 /// Task 5's methods (each with its model; `tasks::task5`).
 pub const TASK5_METHODS: [&str; 4] = ["wd", "lasso", "group-lasso", "pathprox"];
 
-/// The paper's settings for a task (ALGORITHM.md, "Tasks and the reference settings").
+/// The paper's settings for a task (docs/algorithm.md, "Tasks and the reference settings").
 pub fn preset(task: &str) -> Result<TrainConfig> {
     let base = |model: &str, lr: f64, iters: u64| TrainConfig {
         task: task.to_string(),

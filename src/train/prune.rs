@@ -1,4 +1,4 @@
-//! Task 5's structural sparsity at the model level (ALGORITHM.md, table row 5): the per-iteration pruning
+//! Task 5's structural sparsity at the model level (docs/algorithm.md, table row 5): the per-iteration pruning
 //! of units whose w or v is zero ([`Pruner`], recorded into the training step), the unit scores ‖w‖·‖v‖
 //! ([`unit_scores`]), and which units a sparsity level removes ([`select`]).
 //!

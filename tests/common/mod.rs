@@ -258,7 +258,7 @@ fn output_of(c: &mut std::process::Command) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
-// ---- the methods in f64 (ALGORITHM.md) ----------------------------------------------------------------
+// ---- the methods in f64 (docs/algorithm.md) ----------------------------------------------------------------
 use pathprox::nn::ParamClass;
 use pathprox::ops::optim::cpu;
 use pathprox::train::method::Method;
@@ -286,7 +286,7 @@ pub fn put_group(p: &mut [Vec<f64>], g: &pathprox::ops::optim::cpu::Group, (w, v
     p[2 * v + 1] = g.v_bias.clone();
 }
 
-/// One iteration of `method` as ALGORITHM.md writes it, in f64, from the loss gradients `loss_grads`
+/// One iteration of `method` as docs/algorithm.md writes it, in f64, from the loss gradients `loss_grads`
 /// (`params` and `classes` in the store's declaration order), at learning rate `lr` and strength `lambda`.
 pub fn method_step_cpu(spec: &pathprox::nn::ModelSpec, classes: &[pathprox::nn::ParamClass], p: &[Vec<f64>], loss_grads: &[Vec<f64>], method: pathprox::train::method::Method, lr: f64, lambda: f64) -> Vec<Vec<f64>> {
     let mut grads = loss_grads.to_vec();
@@ -310,7 +310,7 @@ pub fn method_step_cpu(spec: &pathprox::nn::ModelSpec, classes: &[pathprox::nn::
             }
         }
     }
-    // Which parameters carry the objective's (λ/2)‖·‖² term, read off the objectives in ALGORITHM.md
+    // Which parameters carry the objective's (λ/2)‖·‖² term, read off the objectives in docs/algorithm.md
     // ("Objectives", "Baselines") rather than off the trainer's code: F(θ) puts it on every weight, biases
     // excluded (weight decay, and weight decay with weight normalisation, which is SGD on F); the path-norm
     // objective G(θ) only on θ_other, the weights in no group (PathProx's step 1, SGD on G); lasso's and

@@ -536,7 +536,7 @@ fn pathprox_update_matches_balance_then_step() {
         }
         zero_w_row(&mut hosts[0], 3);
         zero_v_unit(&mut hosts[1], 5);
-        // The reference: balancing, then projection + prox, each as ALGORITHM.md states it.
+        // The reference: balancing, then projection + prox, each as docs/algorithm.md states it.
         let mut balanced = hosts.clone();
         cpu::balance(&mut balanced);
         let norms: Vec<f64> = balanced.iter().flat_map(|g| (0..g.units).map(|i| g.v_norm(i))).collect();

@@ -86,7 +86,7 @@ pub fn generate(test: &Dataset, out: &Path, seed: u64, progress: &dyn crate::pro
          test_labels.npy [N] uint8), made from {} with seed {seed}.\n\
          The corruptions follow the definitions of MNIST-C (Mu & Gilmer 2019, github.com/google-research/mnist-c)\n\
          at their published severities, but the random draws differ and a few library routines are\n\
-         reimplemented (see the README of pathprox, \"Corrupted accuracy\"): accuracies on these files are\n\
+         reimplemented (see pathprox's docs/analysis.md, \"Corrupted accuracy\"): accuracies on these files are\n\
          comparable among models evaluated on them, not with numbers reported on the published MNIST-C.\n",
         test.source
     );

@@ -1,4 +1,4 @@
-//! `pathprox sweep TASK`: the paper's evaluation protocol for Tasks 1–2 (ALGORITHM.md, "Grids for Tasks
+//! `pathprox sweep TASK`: the paper's evaluation protocol for Tasks 1–2 (docs/algorithm.md, "Grids for Tasks
 //! 1–2" and Metrics; the paper's Table 1). Every method is trained at every point of an lr × λ grid; per
 //! method, the point with the best validation accuracy is re-run with more seeds; Table 1 reports the test
 //! accuracy at the best validation point and the active units there, mean ± standard error over the seeds.
@@ -57,15 +57,15 @@ use lock::IndexLock;
 use plan::{Phase, SweepDir};
 use run::{Ran, Worker};
 
-/// ALGORITHM.md: "Grids for Tasks 1–2: lr {0.003,0.01,0.03,0.1,0.3,0.5} × λ {1e-5,…,1e-2}".
+/// docs/algorithm.md: "Grids for Tasks 1–2: lr {0.003,0.01,0.03,0.1,0.3,0.5} × λ {1e-5,…,1e-2}".
 pub const GRID_LRS: [f64; 6] = [0.003, 0.01, 0.03, 0.1, 0.3, 0.5];
 pub const GRID_LAMBDAS: [f64; 7] = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2];
 /// "then 3 more seeds: mean ± standard error of 4 runs".
 pub const DEFAULT_SEEDS: u64 = 4;
 pub const TASKS: [&str; 4] = ["task1", "task2", "task3", "task4"];
-/// ALGORITHM.md: "Task 3: lr {0.01,0.03,0.1,0.3} × the same λ".
+/// docs/algorithm.md: "Task 3: lr {0.01,0.03,0.1,0.3} × the same λ".
 pub const TASK3_LRS: [f64; 4] = [0.01, 0.03, 0.1, 0.3];
-/// ALGORITHM.md, Task 4: "grid lr {0.03,0.1,0.3,0.5}, λ {1e-4,3e-4,1e-3,3e-3}".
+/// docs/algorithm.md, Task 4: "grid lr {0.03,0.1,0.3,0.5}, λ {1e-4,3e-4,1e-3,3e-3}".
 pub const TASK4_LRS: [f64; 4] = [0.03, 0.1, 0.3, 0.5];
 pub const TASK4_LAMBDAS: [f64; 4] = [1e-4, 3e-4, 1e-3, 3e-3];
 
