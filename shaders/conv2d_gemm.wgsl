@@ -1,5 +1,5 @@
 // conv2d_gemm.wgsl — 3×3 convolution (stride 1, padding 1, NCHW) as an implicit GEMM on the block tiling
-// of matmul_gpu.wgsl, for hardware GPUs: the forward pass (bias and ReLU fused) and the data gradient.
+// of gemm_block.wgsl (joined in front), for hardware GPUs: the forward pass (bias and ReLU fused) and the data gradient.
 //
 //   out[n, m, pix] = Σ_{c, t} K(m, c, t) · in[n, c, pix + offset(t)]         (0 outside the image)
 //
@@ -13,21 +13,12 @@
 // whole reduction channels (BK = 9·BKC rows of B), so the tap, the channel offset and the padding mask of
 // every element an invocation gathers are the same in every slice: they are worked out once, before the
 // loop, and each gathered element costs one comparison and one load. Both slices are stored k-major as
-// vec4s (A transposed), double-buffered with one barrier per slice, exactly as in matmul_gpu.wgsl.
+// vec4s (A transposed), double-buffered with one barrier per slice, as gemm_block.wgsl lays them out.
 
 const TM: u32 = 8u;    // output channels per invocation (4 or 8)
 const TN: u32 = 8u;    // pixels per invocation (4 or 8)
 const BKC: u32 = 1u;   // reduction channels per slice
 
-const WX: u32 = 16u;
-const WY: u32 = 16u;
-const THREADS: u32 = WX * WY;
-const BM: u32 = WY * TM;
-const BN: u32 = WX * TN;
-const BM4: u32 = BM / 4u;
-const BN4: u32 = BN / 4u;
-const TM4: u32 = TM / 4u;
-const TN4: u32 = TN / 4u;
 const BK: u32 = 9u * BKC;
 const A_PER: u32 = (BM * BK + THREADS - 1u) / THREADS;   // weights each invocation gathers per slice
 const B_ROWS: u32 = THREADS / BN;                          // rows of B one pass of the workgroup covers
@@ -54,8 +45,6 @@ const FLAG_FLIP: u32 = 4u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
-var<workgroup> a_s: array<array<vec4<f32>, BM4 * BK>, 2>;   // [buf][kk · BM4 + m / 4] = K(m0 + m, c0 + kk / 9, kk % 9)
-var<workgroup> b_s: array<array<vec4<f32>, BN4 * BK>, 2>;   // [buf][kk · BN4 + j / 4] = B(c0·9 + kk, col0 + j)
 
 // What one invocation gathers, fixed for every slice: element r's offset (without the slice's channel
 // term), its reduction channel within the slice, and whether it exists (false: it reads as zero).
@@ -145,16 +134,7 @@ fn conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             for (var r = 0u; r < A_PER; r++) { ra[r] = gather_a(&g, c0, r); }
             for (var r = 0u; r < B_PER; r++) { rb[r] = gather_b(&g, c0, r); }
         }
-        for (var kk = 0u; kk < BK; kk++) {
-            var av: array<vec4<f32>, TM4>;
-            var bv: array<vec4<f32>, TN4>;
-            for (var x = 0u; x < TM4; x++) { av[x] = a_s[cur][kk * BM4 + lid.y + x * WY]; }
-            for (var x = 0u; x < TN4; x++) { bv[x] = b_s[cur][kk * BN4 + lid.x + x * WX]; }
-            for (var i = 0u; i < TM; i++) {
-                let a_ik = vec4<f32>(av[i / 4u][i % 4u]);
-                for (var x = 0u; x < TN4; x++) { acc[i][x] = fma(a_ik, bv[x], acc[i][x]); }
-            }
-        }
+        multiply_slice(cur, lid, &acc);
         if (more) { put(1u - cur, li, &ra, &rb); }
         workgroupBarrier();
     }
@@ -163,11 +143,11 @@ fn conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let pixels = p.images * hw;
     for (var x = 0u; x < TN4; x++) {
         for (var c = 0u; c < 4u; c++) {
-            let pix = col0 + (lid.x + x * WX) * 4u + c;
+            let pix = col0 + block_col(lid, x) + c;
             if (pix < pixels) {
                 let base = (pix / hw) * p.c_out * hw + pix % hw;
                 for (var i = 0u; i < TM; i++) {
-                    let m = m0 + (lid.y + (i / 4u) * WY) * 4u + i % 4u;
+                    let m = m0 + block_row(lid, i);
                     if (m < p.c_out) {
                         var v = acc[i][x][c];
                         if ((p.flags & FLAG_BIAS) != 0u) { v += bias[m]; }

@@ -1,5 +1,5 @@
 // conv2d_wgrad_gemm.wgsl — the weight gradient of a 3×3 conv (stride 1, padding 1, NCHW) as an implicit
-// GEMM on the block tiling of matmul_gpu.wgsl, for hardware GPUs, split along the pixels (split-K).
+// GEMM on the block tiling of gemm_block.wgsl (joined in front), for hardware GPUs, split along the pixels (split-K).
 //
 //   dw[m, c·9 + t] = Σ_P dy[n, m, pix] · x[n, c, pix + offset(t)]      (P = n·H·W + pix; 0 outside the image)
 //
@@ -17,16 +17,7 @@
 const TM: u32 = 8u;   // output channels per invocation (4 or 8)
 const TN: u32 = 8u;   // columns (input channel, tap) per invocation (4 or 8)
 
-const WX: u32 = 16u;
-const WY: u32 = 16u;
-const THREADS: u32 = WX * WY;
 const BK: u32 = 8u;
-const BM: u32 = WY * TM;
-const BN: u32 = WX * TN;
-const BM4: u32 = BM / 4u;
-const BN4: u32 = BN / 4u;
-const TM4: u32 = TM / 4u;
-const TN4: u32 = TN / 4u;
 const ROWS: u32 = THREADS / BK;   // channels (or columns) one pass of the workgroup covers
 const A_PER: u32 = BM / ROWS;
 const B_PER: u32 = BN / ROWS;
@@ -47,8 +38,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> a_s: array<array<vec4<f32>, BM4 * BK>, 2>;   // [buf][kk · BM4 + m / 4] = dy(m0 + m, P0 + kk)
-var<workgroup> b_s: array<array<vec4<f32>, BN4 * BK>, 2>;   // [buf][kk · BN4 + j / 4] = B(P0 + kk, col0 + j)
 
 // The fixed part of an invocation's gathers: dy's channel offsets, x's (channel, tap) offsets and taps.
 struct Gather {
@@ -133,16 +122,7 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         let cur = s % 2u;
         let more = s + 1u < slices;
         if (more) { gather(&g, first + (s + 1u) * BK, end, li, &ra, &rb); }
-        for (var kk = 0u; kk < BK; kk++) {
-            var av: array<vec4<f32>, TM4>;
-            var bv: array<vec4<f32>, TN4>;
-            for (var q = 0u; q < TM4; q++) { av[q] = a_s[cur][kk * BM4 + lid.y + q * WY]; }
-            for (var q = 0u; q < TN4; q++) { bv[q] = b_s[cur][kk * BN4 + lid.x + q * WX]; }
-            for (var i = 0u; i < TM; i++) {
-                let a_ik = vec4<f32>(av[i / 4u][i % 4u]);
-                for (var q = 0u; q < TN4; q++) { acc[i][q] = fma(a_ik, bv[q], acc[i][q]); }
-            }
-        }
+        multiply_slice(cur, lid, &acc);
         if (more) { put(1u - cur, li, &ra, &rb); }
         workgroupBarrier();
     }
@@ -150,10 +130,10 @@ fn weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let cols = p.c_in * 9u;
     let slot = (p.slot0 + wid.z) * p.c_out * cols;
     for (var i = 0u; i < TM; i++) {
-        let m = m0 + (lid.y + (i / 4u) * WY) * 4u + i % 4u;
+        let m = m0 + block_row(lid, i);
         if (m < p.c_out) {
             for (var q = 0u; q < TN4; q++) {
-                let j = col0 + (lid.x + q * WX) * 4u;
+                let j = col0 + block_col(lid, q);
                 for (var c = 0u; c < 4u; c++) {
                     if (j + c < cols) { out[slot + m * cols + j + c] = acc[i][q][c]; }
                 }

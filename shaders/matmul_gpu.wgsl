@@ -1,5 +1,6 @@
 // matmul_gpu.wgsl — matmul for hardware GPUs (NVIDIA, AMD, Intel, Apple): the 2-D block tiling of the
-// well-known SGEMM progression, written for no particular subgroup width. Compiled after matmul_common.wgsl.
+// well-known SGEMM progression, written for no particular subgroup width. Compiled after matmul_common.wgsl
+// and gemm_block.wgsl (the block geometry, the slices in workgroup memory and their multiply-adds).
 //
 // A workgroup of 16×16 invocations computes a BM×BN = (16·TM)×(16·TN) block of C (128×128 at 8×8 per
 // invocation). The k dimension runs in slices of BK:
@@ -23,16 +24,7 @@ const A4: u32 = 0u;    // 1: quads of A are one vec4 load (A_T ? M : K is a mult
 const B_T: u32 = 0u;   // 1: B stored [N, K] (b_sk == 1): quads run along k; 0: along j (b_sj == 1)
 const B4: u32 = 0u;    // 1: quads of B are one vec4 load (B_T ? K : N is a multiple of 4)
 
-const WX: u32 = 16u;
-const WY: u32 = 16u;
-const THREADS: u32 = WX * WY;
-const BM: u32 = WY * TM;
-const BN: u32 = WX * TN;
-const BM4: u32 = BM / 4u;
-const BN4: u32 = BN / 4u;
 const BK4: u32 = BK / 4u;
-const TM4: u32 = TM / 4u;
-const TN4: u32 = TN / 4u;
 const A_QUADS: u32 = BM * BK4;                            // quads in a slice of A
 const B_QUADS: u32 = BN * BK4;
 const A_PER: u32 = (A_QUADS + THREADS - 1u) / THREADS;    // quads each invocation loads
@@ -41,9 +33,6 @@ const B_PER: u32 = (B_QUADS + THREADS - 1u) / THREADS;
 // The same buffer as `a`, read four floats at a time (A4).
 @group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
 
-// [buffer][kk · BM4 + i / 4] = op(A)(row0 + i .. i+3, k0 + kk); b_s likewise with j.
-var<workgroup> a_s: array<array<vec4<f32>, BM4 * BK>, 2>;
-var<workgroup> b_s: array<array<vec4<f32>, BN4 * BK>, 2>;
 
 // Quad q of the slice of A at (row0, k0), zero outside op(A).
 fn load_a(row0: u32, k0: u32, q: u32) -> vec4<f32> {
@@ -136,16 +125,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             for (var r = 0u; r < A_PER; r++) { ra[r] = load_a(row0, k0, li + r * THREADS); }
             for (var r = 0u; r < B_PER; r++) { rb[r] = load_b(col0, k0, li + r * THREADS); }
         }
-        for (var kk = 0u; kk < BK; kk++) {
-            var av: array<vec4<f32>, TM4>;
-            var bv: array<vec4<f32>, TN4>;
-            for (var x = 0u; x < TM4; x++) { av[x] = a_s[cur][kk * BM4 + lid.y + x * WY]; }
-            for (var x = 0u; x < TN4; x++) { bv[x] = b_s[cur][kk * BN4 + lid.x + x * WX]; }
-            for (var i = 0u; i < TM; i++) {
-                let a_ik = vec4<f32>(av[i / 4u][i % 4u]);
-                for (var x = 0u; x < TN4; x++) { acc[i][x] = fma(a_ik, bv[x], acc[i][x]); }
-            }
-        }
+        multiply_slice(cur, lid, &acc);
         if (more) {
             // The other buffer was last read in the previous slice, before the barrier that ended it.
             for (var r = 0u; r < A_PER; r++) { put_a(1u - cur, li + r * THREADS, ra[r]); }
@@ -155,10 +135,10 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     }
 
     for (var i = 0u; i < TM; i++) {
-        let row = row0 + (lid.y + (i / 4u) * WY) * 4u + i % 4u;
+        let row = row0 + block_row(lid, i);
         if (row < p.m) {
             for (var x = 0u; x < TN4; x++) {
-                let col = col0 + (lid.x + x * WX) * 4u;
+                let col = col0 + block_col(lid, x);
                 for (var c = 0u; c < 4u; c++) {
                     if (col + c < p.n) { store(row, col + c, acc[i][x][c]); }
                 }

@@ -12,7 +12,7 @@
 //!   over chunks of pixels, again with a subgroup and a portable variant;
 //!   `conv2d_reduce.wgsl`: the bias gradient and the sum of partial-sum slots.
 //! - `conv2d_gemm.wgsl` / `conv2d_wgrad_gemm.wgsl`: the same three passes as implicit GEMMs on the block
-//!   tiling of `matmul_gpu.wgsl` (workgroup memory, double-buffered), for hardware GPUs only (docs/gpu.md).
+//!   tiling of `gemm_block.wgsl` (workgroup memory, double-buffered), for hardware GPUs only (docs/gpu.md).
 //!
 //! Tests: `tests/kernels/conv2d.rs`.
 //!
@@ -62,8 +62,8 @@ macro_rules! wgrad_shader {
 
 pub static SHADER_WGRAD_SG: Shader = wgrad_shader!("conv2d_wgrad_sg", true);
 pub static SHADER_WGRAD_REG: Shader = wgrad_shader!("conv2d_wgrad_reg", false);
-pub static SHADER_GEMM: Shader = Shader { name: "conv2d_gemm", source: include_str!("../../shaders/conv2d_gemm.wgsl"), subgroups: false };
-pub static SHADER_WGRAD_GEMM: Shader = Shader { name: "conv2d_wgrad_gemm", source: include_str!("../../shaders/conv2d_wgrad_gemm.wgsl"), subgroups: false };
+pub static SHADER_GEMM: Shader = Shader { name: "conv2d_gemm", source: wgsl!("gemm_block", "conv2d_gemm"), subgroups: false };
+pub static SHADER_WGRAD_GEMM: Shader = Shader { name: "conv2d_wgrad_gemm", source: wgsl!("gemm_block", "conv2d_wgrad_gemm"), subgroups: false };
 pub static SHADER_REDUCE: Shader = Shader { name: "conv2d_reduce", source: wgsl!("grid", "conv2d_reduce"), subgroups: false };
 
 const CONV_BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::ReadWrite];

@@ -29,7 +29,7 @@ pub static SHADER_SG: Shader = matmul_shader!("matmul_sg", true);
 pub static SHADER_REG: Shader = matmul_shader!("matmul_reg", false);
 pub static SHADER_TILED: Shader = matmul_shader!("matmul_tiled", false);
 pub static SHADER_VEC: Shader = matmul_shader!("matmul_vec", false);
-pub static SHADER_GPU: Shader = matmul_shader!("matmul_gpu", false);
+pub static SHADER_GPU: Shader = Shader { name: "matmul_gpu", source: wgsl!("matmul_common", "gemm_block", "matmul_gpu"), subgroups: false };
 
 const BINDINGS: &[Access] = &[Access::Uniform, Access::Read, Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 /// matmul_sg4 also reads A as vec4s through a second binding of the same buffer.
