@@ -3,8 +3,8 @@
 //! method, the point with the best validation accuracy is re-run with more seeds; Table 1 reports the test
 //! accuracy at the best validation point and the active units there, mean ± standard error over the seeds.
 //!
-//! A sweep is a list of independent runs with stable indexes ([`plan`]), which any array-job engine can
-//! execute (`pathprox sweep run DIR --index I`, [`run`]; Slurm: `pathprox sweep slurm`, [`slurm`]); the
+//! A sweep is a list of independent runs with stable indexes ([`plan`](mod@plan)), which any array-job engine can
+//! execute (`pathprox sweep run DIR --index I`, [`run`](mod@run); Slurm: `pathprox sweep slurm`, [`slurm`]); the
 //! one-process `pathprox sweep TASK` is a loop over the same runs. docs/cluster.md tells the whole story.
 //!
 //! Sweep directory `runs/sweep-<task>-<time>/`:
