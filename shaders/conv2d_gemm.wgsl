@@ -45,7 +45,6 @@ const FLAG_FLIP: u32 = 4u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
-
 // What one invocation gathers, fixed for every slice: element r's offset (without the slice's channel
 // term), its reduction channel within the slice, and whether it exists (false: it reads as zero).
 struct Gather {

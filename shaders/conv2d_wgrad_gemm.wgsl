@@ -38,7 +38,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-
 // The fixed part of an invocation's gathers: dy's channel offsets, x's (channel, tap) offsets and taps.
 struct Gather {
     a_at: array<u32, A_PER>,

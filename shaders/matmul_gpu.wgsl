@@ -33,7 +33,6 @@ const B_PER: u32 = (B_QUADS + THREADS - 1u) / THREADS;
 // The same buffer as `a`, read four floats at a time (A4).
 @group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
 
-
 // Quad q of the slice of A at (row0, k0), zero outside op(A).
 fn load_a(row0: u32, k0: u32, q: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
