@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import torch_vgg19_check  # beside this file: python puts the script's folder first on sys.path
+
 p = argparse.ArgumentParser()
 p.add_argument("--small", action="store_true", help="the sizes of `pathprox bench --gpu-check --small`")
 p.add_argument("--threads", type=int, default=2, help="CPU threads when there is no CUDA")
@@ -111,15 +113,9 @@ def task1(method):
 
 
 def vgg19(batch, method):
-    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512]
-    layers, c = [], 3
-    for x in cfg:
-        if x == "M":
-            layers.append(nn.MaxPool2d(2))
-        else:
-            layers += [nn.Conv2d(c, x, 3, padding=1), nn.ReLU()]
-            c = x
-    model = nn.Sequential(*layers, nn.AvgPool2d(2), nn.Flatten(), nn.Linear(512, 10)).to(dev)
+    # The same network as the one-step check against the engine (torch_vgg19_check.py), as one Sequential.
+    v = torch_vgg19_check.vgg19()
+    model = nn.Sequential(*v.features, nn.Flatten(), v.classifier).to(dev)
     mods = [m for m in model if isinstance(m, (nn.Conv2d, nn.Linear))]
     ws, bs = [m.weight for m in mods], [m.bias for m in mods]
     images = torch.randint(0, 256, (1000, 3, 32, 32), dtype=torch.uint8, device=dev)
