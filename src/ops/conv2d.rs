@@ -734,10 +734,7 @@ fn weight_grad_gemm(gpu: &Gpu, d: &Dims, x: &Tensor, dy: &Tensor, dw: &Tensor, a
         plan.push((group, per_chunk, chunks, slots));
         slots += chunks;
     }
-    if slots * slot_len * 4 > gpu.limits.max_storage_buffer_binding_size as usize {
-        return Err(Error::Limit { op: OP, msg: format!("{slots} partial-sum slots of {slot_len} elements"), limit: "storage binding size".into() });
-    }
-    let scratch = if slots > 1 { Some(gpu.empty(&[slots, slot_len], DType::F32)) } else { None };
+    let scratch = partial_sums(gpu, OP, slots, slot_len)?;
     let target = scratch.as_ref().unwrap_or(dw);
     let mut out = Vec::new();
     for (group, per_chunk, chunks, slot0) in plan {
@@ -749,6 +746,15 @@ fn weight_grad_gemm(gpu: &Gpu, d: &Dims, x: &Tensor, dy: &Tensor, dw: &Tensor, a
         out.push(sum_slots(gpu, scratch, dw, slot_len, slots)?);
     }
     Ok(out)
+}
+
+/// The scratch of a split weight gradient: `slots` partial sums of `slot_len` elements each, which
+/// `sum_slots` adds into dw; none when there is one slot (the kernel then writes dw itself).
+fn partial_sums(gpu: &Gpu, op: &'static str, slots: usize, slot_len: usize) -> Result<Option<Tensor>> {
+    if slots * slot_len * 4 > gpu.limits.max_storage_buffer_binding_size as usize {
+        return Err(Error::Limit { op, msg: format!("{slots} partial-sum slots of {slot_len} elements"), limit: "storage binding size".into() });
+    }
+    Ok((slots > 1).then(|| gpu.empty(&[slots, slot_len], DType::F32)))
 }
 
 fn weight_grad_dispatches(gpu: &Gpu, d: &Dims, x: &Tensor, dy: &Tensor, dw: &Tensor, algo: WgradAlgo) -> Result<Vec<Dispatch>> {
@@ -792,10 +798,10 @@ fn weight_grad_dispatches(gpu: &Gpu, d: &Dims, x: &Tensor, dy: &Tensor, dw: &Ten
         plan.push((group, tiles_w, tiles_img, tiles, per_chunk, chunks, slots));
         slots += chunks;
     }
-    let scratch = if slots > 1 { Some(gpu.empty(&[slots, slot_len], DType::F32)) } else { None };
-    if slots > max_wg || slots * slot_len * 4 > gpu.limits.max_storage_buffer_binding_size as usize {
-        return Err(Error::Limit { op: OP, msg: format!("{slots} partial-sum slots of {slot_len} elements"), limit: "storage binding size".into() });
+    if slots > max_wg {
+        return Err(Error::Limit { op: OP, msg: format!("{slots} partial-sum slots"), limit: format!("{max_wg} workgroups per dimension") });
     }
+    let scratch = partial_sums(gpu, OP, slots, slot_len)?;
     let target = scratch.as_ref().unwrap_or(dw);
     let mut out = Vec::new();
     for (group, tiles_w, tiles_img, tiles, per_chunk, chunks, slot0) in plan {
